@@ -1,0 +1,1 @@
+"""Model definitions: one declarative definition per model drives form, validation and price."""

@@ -1,0 +1,1 @@
+"""Faithful fakes of each provider's HTTP API, for tests and for `aigen simulate`."""

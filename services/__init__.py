@@ -1,0 +1,1 @@
+"""aigen services: each folder is one deployable process."""
