@@ -1,0 +1,287 @@
+"""Event consumers: durable JetStream pull consumers with exactly-once effects in PostgreSQL.
+
+A handler receives a `Delivery`. Its effect is committed together with a tracking row
+(consumer, event id): a redelivered event — whether JetStream's duplicate window dropped the
+re-publish or not — finds the row and is acknowledged without effect. Handlers with slow
+external work (downloads, webhooks) do that work first, idempotently, and then commit through
+`delivery.transaction()`; the consumer keeps the message alive with in-progress acks meanwhile.
+
+Failures: a handler exception naks the message with a growing delay; after `max_deliver`
+deliveries JetStream gives up and publishes an advisory, which `DeadLetters` records.
+Undecodable messages are terminated at once and recorded as dead letters (poison).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import nats.errors
+from google.protobuf.message import DecodeError, Message
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from aigen import context
+from aigen.bus.topology import ConsumerSpec
+from aigen.db.pool import Database
+from aigen.eventstore.mapper import EVENT_TYPES
+from aigen.eventstore.store import Conn
+from aigen.v1 import common_pb2
+
+log = logging.getLogger("aigen.consumer")
+
+
+class AlreadyProcessed(Exception):
+    """The event was handled before (its tracking row exists)."""
+
+
+@dataclass
+class Delivery:
+    consumer: str
+    envelope: common_pb2.EventEnvelope
+    message: Message | None  # decoded payload; None for event types this process does not know
+    num_delivered: int
+    db: Database
+    _msg: Msg | None = None
+    _tracked: bool = field(default=False, init=False)
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return uuid.UUID(self.envelope.event_id)
+
+    @property
+    def type(self) -> str:
+        return self.envelope.type
+
+    async def already_processed(self) -> bool:
+        async with self.db.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT 1 FROM consumer_tracking WHERE consumer = %s AND event_id = %s",
+                    (self.consumer, self.event_id),
+                )
+            ).fetchone()
+            return row is not None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Conn]:
+        """A transaction that also records this event as processed; raises AlreadyProcessed."""
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO consumer_tracking (consumer, event_id) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING 1",
+                (self.consumer, self.event_id),
+            )
+            if await cursor.fetchone() is None:
+                raise AlreadyProcessed
+            yield conn
+        self._tracked = True
+
+    async def in_progress(self) -> None:
+        if self._msg is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._msg.in_progress()
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+def decode_envelope(data: bytes) -> tuple[common_pb2.EventEnvelope, Message | None]:
+    envelope = common_pb2.EventEnvelope()
+    envelope.ParseFromString(data)
+    if not envelope.event_id or not envelope.type:
+        raise DecodeError("envelope without event id or type")
+    cls = EVENT_TYPES.get(envelope.type)
+    if cls is None:
+        return envelope, None
+    message = cls()
+    message.ParseFromString(envelope.payload)
+    return envelope, message
+
+
+class Consumer:
+    def __init__(
+        self,
+        db: Database,
+        nc: NATS,
+        spec: ConsumerSpec,
+        handler: Handler,
+        *,
+        batch: int = 32,
+        concurrency: int = 8,
+        fetch_timeout: float = 1.0,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 60.0,
+    ) -> None:
+        self.db = db
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.spec = spec
+        self.handler = handler
+        self.batch = batch
+        self.fetch_timeout = fetch_timeout
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self.processed = 0
+        self.skipped = 0
+        self.failed = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        sub = await self.js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                free = self.batch - len(running)
+                if free <= 0:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    msgs = await sub.fetch(free, timeout=self.fetch_timeout)
+                except nats.errors.TimeoutError:
+                    continue
+                except nats.errors.Error as exc:
+                    log.warning("%s: fetch failed (%s); retrying", self.spec.durable, exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                for msg in msgs:
+                    task = asyncio.create_task(self._process(msg))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _process(self, msg: Msg) -> None:
+        async with self._slots:
+            try:
+                envelope, message = decode_envelope(msg.data)
+            except (DecodeError, ValueError) as exc:
+                await self._poison(msg, f"undecodable message: {exc}")
+                return
+            delivery = Delivery(
+                consumer=self.spec.durable,
+                envelope=envelope,
+                message=message,
+                num_delivered=msg.metadata.num_delivered if msg.metadata else 1,
+                db=self.db,
+                _msg=msg,
+            )
+            with context.bound(correlation=envelope.correlation_id or None):
+                keepalive = asyncio.create_task(self._keep_alive(msg))
+                try:
+                    await self.handler(delivery)
+                    if not delivery._tracked:
+                        # The handler needed no transaction of its own: record the event now.
+                        with contextlib.suppress(AlreadyProcessed):
+                            async with delivery.transaction():
+                                pass
+                    self.processed += 1
+                    await msg.ack()
+                except AlreadyProcessed:
+                    self.skipped += 1
+                    await msg.ack()
+                except Exception as exc:
+                    self.failed += 1
+                    delay = min(self.retry_max_s, self.retry_base_s * (2 ** (delivery.num_delivered - 1)))
+                    log.warning(
+                        "%s: %s at position %d failed (delivery %d): %s: %s; retrying in %.1fs",
+                        self.spec.durable,
+                        envelope.type,
+                        envelope.global_position,
+                        delivery.num_delivered,
+                        type(exc).__name__,
+                        exc,
+                        delay,
+                        exc_info=not isinstance(exc, OSError | TimeoutError),
+                    )
+                    with contextlib.suppress(nats.errors.Error):
+                        await msg.nak(delay=delay)
+                finally:
+                    keepalive.cancel()
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        interval = max(1.0, self.spec.ack_wait_s / 3)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(nats.errors.Error):
+                await msg.in_progress()
+
+    async def _poison(self, msg: Msg, reason: str) -> None:
+        seq = msg.metadata.sequence.stream if msg.metadata else None
+        deliveries = msg.metadata.num_delivered if msg.metadata else None
+        log.error("%s: terminating poison message at stream sequence %s: %s", self.spec.durable, seq, reason)
+        await record_dead_letter(self.db, self.spec.durable, msg.subject, seq, deliveries, reason, msg.data)
+        with contextlib.suppress(nats.errors.Error):
+            await msg.term()
+
+
+async def record_dead_letter(
+    db: Database,
+    source: str,
+    subject: str | None,
+    stream_sequence: int | None,
+    deliveries: int | None,
+    reason: str,
+    payload: bytes | None,
+) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO dead_letters (source, subject, stream_sequence, deliveries, reason, payload) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (source, subject, stream_sequence, deliveries, reason, payload),
+        )
+
+
+class DeadLetters:
+    """Records work JetStream gave up on (max deliveries reached) from its advisories."""
+
+    def __init__(self, db: Database, nc: NATS, stream: str, consumers: list[str]) -> None:
+        self.db = db
+        self.nc = nc
+        self.stream = stream
+        self.consumers = set(consumers)
+        self.recorded = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subject = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.stream}.*"
+        sub = await self.nc.subscribe(subject)
+        js = self.nc.jetstream()
+        try:
+            while not stop.is_set():
+                try:
+                    msg = await sub.next_msg(timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                advisory = json.loads(msg.data)
+                consumer = advisory.get("consumer", "")
+                if consumer not in self.consumers:
+                    continue
+                seq = advisory.get("stream_seq")
+                payload: bytes | None = None
+                stored_subject: str | None = None
+                with contextlib.suppress(Exception):
+                    raw = await js.get_msg(self.stream, seq)
+                    payload, stored_subject = raw.data, raw.subject
+                await record_dead_letter(
+                    self.db,
+                    consumer,
+                    stored_subject,
+                    seq,
+                    advisory.get("deliveries"),
+                    "max deliveries reached",
+                    payload,
+                )
+                self.recorded += 1
+                log.error("%s: gave up on stream sequence %s after %s deliveries", consumer, seq, advisory.get("deliveries"))
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()

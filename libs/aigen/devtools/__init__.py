@@ -1,0 +1,1 @@
+"""Tools for working on aigen itself (code generation, benchmarks); not used at run time."""

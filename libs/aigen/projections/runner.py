@@ -1,0 +1,214 @@
+"""Projections: read models built from the event log, each event applied exactly once.
+
+A runner reads the log after its checkpoint and applies a batch inside one transaction that also
+moves the checkpoint, so a crash mid-batch leaves no trace and the batch is applied again whole.
+The checkpoint row is locked for the batch (`FOR UPDATE`), so replicas running the same
+projection take turns instead of applying an event twice.
+
+An event the projection cannot decode (unknown type, malformed payload) stops that projection at
+that position: the checkpoint row records the state `stalled`, the position and the reason, and
+`aigen projections status` shows it. Nothing is skipped silently; after a fix (a new release that
+knows the type, or an upcaster), `resume` or `rebuild` carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+from psycopg import sql
+
+from aigen.db.pool import Database
+from aigen.eventstore.mapper import EVENT_TYPES, MalformedEvent, UnknownEventType, decode
+from aigen.eventstore.store import Conn, EventStore, RecordedEvent, Waker
+
+log = logging.getLogger("aigen.projections")
+
+
+class Projection(ABC):
+    """A read model. `tables` are emptied on rebuild; `types` limits what is read (None: all)."""
+
+    name: str
+    tables: Sequence[str] = ()
+    types: frozenset[str] | None = None
+
+    @abstractmethod
+    async def apply(self, conn: Conn, event: RecordedEvent, message: Message) -> None:
+        """Apply one event inside the batch transaction."""
+
+
+class ProjectionStalled(RuntimeError):
+    def __init__(self, name: str, position: int, type_name: str, reason: str) -> None:
+        super().__init__(f"projection {name} stopped at position {position} ({type_name}): {reason}")
+        self.position = position
+        self.type_name = type_name
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+    state: str
+    error: str | None
+    error_position: int | None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+
+class ProjectionRunner:
+    def __init__(
+        self, db: Database, projection: Projection, *, batch: int = 500, idle_poll_s: float = 1.0
+    ) -> None:
+        self.db = db
+        self.store = EventStore(db)
+        self.projection = projection
+        self.batch = batch
+        self.idle_poll_s = idle_poll_s
+        self.applied = 0
+
+    @property
+    def checkpoint(self) -> str:
+        return f"projection:{self.projection.name}"
+
+    async def _ensure_checkpoint(self, conn: Conn) -> None:
+        await conn.execute(
+            "INSERT INTO checkpoints (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
+            (self.checkpoint,),
+        )
+
+    async def step(self) -> tuple[int, bool]:
+        """Apply the next batch: (events applied, whether the checkpoint moved)."""
+        types = sorted(self.projection.types) if self.projection.types is not None else None
+        async with self.db.connection() as conn:
+            await self._ensure_checkpoint(conn)
+            await conn.commit()
+            async with conn.transaction():
+                row = await (
+                    await conn.execute(
+                        "SELECT position, state FROM checkpoints WHERE name = %s FOR UPDATE", (self.checkpoint,)
+                    )
+                ).fetchone()
+                assert row is not None
+                position, state = int(row[0]), row[1]
+                if state == "stalled":
+                    return 0, False
+                head_row = await (
+                    await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")
+                ).fetchone()
+                head = int(head_row[0]) if head_row else 0
+                if head <= position:
+                    return 0, False
+                events = [
+                    e
+                    for e in await self.store.read_all(position, self.batch, types=types, conn=conn)
+                    if e.global_position <= head
+                ]
+                for event in events:
+                    await self._apply(conn, event)
+                # With a type filter, positions between matching events hold nothing for us:
+                # jump to the head seen in this snapshot (nothing below it can still appear).
+                new_position = events[-1].global_position if len(events) == self.batch else head
+                await conn.execute(
+                    "UPDATE checkpoints SET position = %s, updated_at = now() WHERE name = %s",
+                    (new_position, self.checkpoint),
+                )
+        self.applied += len(events)
+        return len(events), True
+
+    async def _apply(self, conn: Conn, event: RecordedEvent) -> None:
+        if self.projection.types is None and event.type not in EVENT_TYPES:
+            raise ProjectionStalled(self.projection.name, event.global_position, event.type, "unknown event type")
+        try:
+            message = decode(event)
+        except (UnknownEventType, MalformedEvent) as exc:
+            raise ProjectionStalled(self.projection.name, event.global_position, event.type, str(exc)) from exc
+        await self.projection.apply(conn, event, message)
+
+    async def _mark_stalled(self, exc: ProjectionStalled) -> None:
+        log.error("%s", exc)
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE checkpoints SET state = 'stalled', error = %s, error_position = %s, updated_at = now() "
+                "WHERE name = %s",
+                (str(exc), exc.position, self.checkpoint),
+            )
+
+    async def catch_up(self) -> int:
+        """Apply everything up to the current head; returns events applied. Raises when stalled."""
+        total = 0
+        while True:
+            try:
+                applied, moved = await self.step()
+            except ProjectionStalled as exc:
+                await self._mark_stalled(exc)
+                raise
+            total += applied
+            if not moved:
+                return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        waker = Waker(self.db, self.store.channel)
+        await waker.start()
+        try:
+            while not stop.is_set():
+                try:
+                    await self.catch_up()
+                except ProjectionStalled:
+                    # Stay stopped until an operator resumes or rebuilds; keep checking rarely.
+                    await _wait(stop, 30.0)
+                    continue
+                except Exception as exc:
+                    log.warning("projection %s paused after %s: %s", self.projection.name, type(exc).__name__, exc)
+                    await _wait(stop, 1.0)
+                    continue
+                await waker.wait(self.idle_poll_s)
+        finally:
+            await waker.stop()
+
+    async def rebuild(self) -> int:
+        """Empty the read model and replay the whole log into it."""
+        async with self.db.transaction() as conn:
+            await self._ensure_checkpoint(conn)
+            await conn.execute("SELECT 1 FROM checkpoints WHERE name = %s FOR UPDATE", (self.checkpoint,))
+            for table in self.projection.tables:
+                await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
+            await conn.execute(
+                "UPDATE checkpoints SET position = 0, state = 'running', error = NULL, error_position = NULL, "
+                "updated_at = now() WHERE name = %s",
+                (self.checkpoint,),
+            )
+        return await self.catch_up()
+
+    async def resume(self) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE checkpoints SET state = 'running', error = NULL, error_position = NULL WHERE name = %s",
+                (self.checkpoint,),
+            )
+
+    async def status(self) -> ProjectionStatus:
+        async with self.db.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT position, state, error, error_position FROM checkpoints WHERE name = %s",
+                    (self.checkpoint,),
+                )
+            ).fetchone()
+            head_row = await (await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")).fetchone()
+        head = int(head_row[0]) if head_row else 0
+        if row is None:
+            return ProjectionStatus(self.projection.name, 0, head, "new", None, None)
+        return ProjectionStatus(self.projection.name, int(row[0]), head, row[1], row[2], row[3])
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,1 @@
+"""Generated from protos/aigen/v1 by aigen.devtools.protogen. Do not edit."""

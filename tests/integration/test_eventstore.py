@@ -1,0 +1,136 @@
+"""The event store's guarantees, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+
+from aigen.eventstore import ANY_VERSION, ConcurrencyError, EventStore, NewEvent
+from aigen.eventstore.store import LOCK_TIMEOUT
+
+
+def events(*names: str) -> list[NewEvent]:
+    return [NewEvent(type=f"test.{n}", payload=n.encode()) for n in names]
+
+
+async def test_append_and_read_stream(db):
+    store = EventStore(db)
+    result = await store.append("task-1", 0, events("a", "b"))
+    assert (result.first_version, result.last_version) == (1, 2)
+    read = await store.read_stream("task-1")
+    assert [(e.version, e.payload) for e in read] == [(1, b"a"), (2, b"b")]
+    assert read[0].global_position < read[1].global_position
+
+
+async def test_g1_stale_expected_version_rejected_nothing_written(db):
+    store = EventStore(db)
+    await store.append("task-1", 0, events("a"))
+    with pytest.raises(ConcurrencyError) as info:
+        await store.append("task-1", 0, events("b"))
+    assert info.value.actual == 1
+    with pytest.raises(ConcurrencyError):
+        await store.append("task-1", 5, events("c"))  # ahead of the stream is just as wrong
+    assert [e.payload for e in await store.read_stream("task-1")] == [b"a"]
+    assert await store.head_position() == (await store.read_stream("task-1"))[0].global_position
+
+
+async def test_g2_concurrent_writers_exactly_one_wins_versions_gap_free(db):
+    store = EventStore(db)
+    await store.append("task-1", 0, events("start"))
+
+    async def writer(i: int) -> bool:
+        try:
+            await store.append("task-1", 1, events(f"w{i}"))
+            return True
+        except ConcurrencyError:
+            return False
+
+    outcomes = await asyncio.gather(*(writer(i) for i in range(12)))
+    assert outcomes.count(True) == 1
+    versions = [e.version for e in await store.read_stream("task-1")]
+    assert versions == [1, 2]
+
+
+async def test_g3_multi_event_append_is_atomic(db):
+    store = EventStore(db)
+    ok1, ok2 = events("ok1", "ok2")
+    # The third event repeats the first one's id: the batch fails on its last row.
+    bad = [ok1, ok2, NewEvent(type="test.dup", payload=b"dup", event_id=ok1.event_id)]
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        await store.append("task-1", 0, bad)
+    assert await store.read_stream("task-1") == []
+    assert await store.head_position() == 0
+    ok = await store.append("task-1", 0, events("x", "y", "z"))
+    assert ok.last_version - ok.first_version == 2
+    positions = [e.global_position for e in await store.read_stream("task-1")]
+    assert positions == sorted(positions)
+
+
+async def test_idempotent_append_by_request_id(db):
+    store = EventStore(db)
+    first = await store.append("task-1", 0, events("created"), request_id="req-1")
+    again = await store.append("task-1", 0, events("created"), request_id="req-1")
+    assert again.duplicate and not first.duplicate
+    assert (again.first_version, again.last_position) == (first.first_version, first.last_position)
+    assert len(await store.read_stream("task-1")) == 1
+
+    async def same_request() -> bool:
+        return (await store.append("task-2", 0, events("c"), request_id="req-2")).duplicate
+
+    results = await asyncio.gather(*(same_request() for _ in range(8)))
+    assert results.count(False) == 1
+    assert len(await store.read_stream("task-2")) == 1
+
+
+async def test_g5_positions_read_in_order_tailing_reader_never_skips_a_late_commit(db):
+    """A transaction that appends and stays open must not be overtaken by a later append."""
+    store = EventStore(db)
+    await store.append("s-0", 0, events("e0"))
+    seen: list[int] = []
+    cursor = 0
+
+    async def read_new() -> None:
+        nonlocal cursor
+        for e in await store.read_all(cursor):
+            seen.append(e.global_position)
+            cursor = e.global_position
+
+    await read_new()
+    async with db.connection() as slow:
+        async with slow.transaction():
+            await store.append("s-slow", 0, events("slow"), conn=slow)
+            # A second writer now: it must wait for the slow one, not slip in ahead of it.
+            fast = asyncio.create_task(store.append("s-fast", 0, events("fast")))
+            await asyncio.sleep(0.3)
+            assert not fast.done(), "a later append committed before an earlier open one"
+            await read_new()  # the tail sees neither yet
+            assert len(seen) == 1
+        await fast
+    await read_new()
+    stream_order = [(await store.read_stream(s))[0].global_position for s in ("s-0", "s-slow", "s-fast")]
+    assert seen == stream_order == sorted(seen)
+    assert len(set(seen)) == 3
+
+
+async def test_read_all_filters_by_type_and_pages(db):
+    store = EventStore(db)
+    for i in range(5):
+        await store.append(f"t-{i}", 0, [NewEvent("test.keep", b"k"), NewEvent("test.skip", b"s")])
+    kept = await store.read_all(0, 100, types=["test.keep"])
+    assert len(kept) == 5 and {e.type for e in kept} == {"test.keep"}
+    first_page = await store.read_all(0, 4)
+    second_page = await store.read_all(first_page[-1].global_position, 100)
+    assert len(first_page) + len(second_page) == 10
+
+
+async def test_any_version_appends_without_check(db):
+    store = EventStore(db)
+    await store.append("s", ANY_VERSION, events("a"))
+    await store.append("s", ANY_VERSION, events("b"))
+    assert [e.version for e in await store.read_stream("s")] == [1, 2]
+
+
+def test_lock_timeout_is_bounded():
+    assert LOCK_TIMEOUT.endswith("s") and int(LOCK_TIMEOUT[:-1]) <= 30
