@@ -144,7 +144,7 @@ class Consumer:
                     continue
                 try:
                     msgs = await sub.fetch(free, timeout=self.fetch_timeout)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):
                     continue
                 except nats.errors.Error as exc:
                     log.warning("%s: fetch failed (%s); retrying", self.spec.durable, exc)
@@ -259,7 +259,7 @@ class DeadLetters:
             while not stop.is_set():
                 try:
                     msg = await sub.next_msg(timeout=1.0)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):
                     continue
                 advisory = json.loads(msg.data)
                 consumer = advisory.get("consumer", "")

@@ -43,6 +43,7 @@ def register(*classes: type[Message]) -> None:
 register(
     events_pb2.TaskCreated,
     events_pb2.TaskDispatching,
+    events_pb2.DispatchAttemptFailed,
     events_pb2.TaskDispatched,
     events_pb2.TaskProgressed,
     events_pb2.TaskCompleted,

@@ -169,7 +169,10 @@ class EventStore:
                 "VALUES (%s, %s, %s, %s, %s, %s)",
                 (request_id, stream_id, result.first_version, result.last_version, positions[0], positions[-1]),
             )
-        await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, str(result.last_position)))
+        # Payload "<last position> <stream id>": watchers of one stream wake only for it.
+        await conn.execute(
+            "SELECT pg_notify(%s, %s)", (self.channel, f"{result.last_position} {stream_id}")
+        )
         return result
 
     @staticmethod

@@ -100,6 +100,7 @@ class TaskCreated(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     WEBHOOK_URL_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
+    REQUEST_FINGERPRINT_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     prompt: _builtins.str
     number_of_outputs: _builtins.int
@@ -111,6 +112,8 @@ class TaskCreated(_message.Message):
     """idempotency key"""
     webhook_url: _builtins.str
     """client webhook for progress and outcome"""
+    request_fingerprint: _builtins.str
+    """hash of the request: same key + other body is refused"""
     @_builtins.property
     def model(self) -> Global___ModelSnapshot: ...
     @_builtins.property
@@ -140,10 +143,11 @@ class TaskCreated(_message.Message):
         request_id: _builtins.str = ...,
         webhook_url: _builtins.str = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
+        request_fingerprint: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "model", b"model", "parameters", b"parameters", "quote", b"quote"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "input_images", b"input_images", "model", b"model", "number_of_outputs", b"number_of_outputs", "owner", b"owner", "parameters", b"parameters", "prompt", b"prompt", "quote", b"quote", "request_id", b"request_id", "shot_id", b"shot_id", "task_id", b"task_id", "webhook_url", b"webhook_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "input_images", b"input_images", "model", b"model", "number_of_outputs", b"number_of_outputs", "owner", b"owner", "parameters", b"parameters", "prompt", b"prompt", "quote", b"quote", "request_fingerprint", b"request_fingerprint", "request_id", b"request_id", "shot_id", b"shot_id", "task_id", b"task_id", "webhook_url", b"webhook_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -180,6 +184,47 @@ class TaskDispatching(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskDispatching: _TypeAlias = TaskDispatching  # noqa: Y015
+
+@_typing.final
+class DispatchAttemptFailed(_message.Message):
+    """One dispatch attempt ended without a provider task (refused, rate limited, unreachable). The
+    task stays PENDING for a retry or a failover, or a TaskFailed follows.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    RETRYABLE_FIELD_NUMBER: _builtins.int
+    PROVIDER_SLUG_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_S_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    attempt: _builtins.int
+    code: _builtins.str
+    message: _builtins.str
+    retryable: _builtins.bool
+    provider_slug: _builtins.str
+    retry_after_s: _builtins.float
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        attempt: _builtins.int = ...,
+        code: _builtins.str = ...,
+        message: _builtins.str = ...,
+        retryable: _builtins.bool = ...,
+        provider_slug: _builtins.str = ...,
+        retry_after_s: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "code", b"code", "message", b"message", "provider_slug", b"provider_slug", "retry_after_s", b"retry_after_s", "retryable", b"retryable", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DispatchAttemptFailed: _TypeAlias = DispatchAttemptFailed  # noqa: Y015
 
 @_typing.final
 class TaskDispatched(_message.Message):

@@ -1,0 +1,59 @@
+# aigen — `make run` starts everything on this machine; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run simulate test test-fast lint format proto bench constraints system-deps clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: system-deps $(STAMP)
+
+# ffmpeg and espeak-ng power the offline local provider. Without them the system still starts
+# and those models say they are unavailable, so a failure here is a warning, not an error.
+system-deps:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg espeak-ng >/dev/null ) \
+		|| echo "warning: could not install ffmpeg/espeak-ng; the local video and speech models will be unavailable"; \
+	fi
+
+proto: $(STAMP)
+	$(PY) -m aigen.devtools.protogen
+
+run: install proto
+	$(VENV)/bin/aigen run
+
+simulate: install proto
+	$(VENV)/bin/aigen run --simulate
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not e2e and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check libs services tests
+	$(VENV)/bin/ruff format --check libs services tests
+	$(VENV)/bin/mypy libs/aigen services
+
+format: install
+	$(VENV)/bin/ruff check --fix libs services tests
+	$(VENV)/bin/ruff format libs services tests
+
+bench: install
+	$(PY) -m aigen.devtools.bench
+
+# Pin what is installed now as the reproducible set (after changing dependencies).
+constraints:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `aigen` command line."""

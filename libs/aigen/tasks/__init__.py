@@ -1,0 +1,1 @@
+"""The task aggregate shared by the pipeline services (dispatcher, poller, storage)."""

@@ -1,0 +1,69 @@
+"""Loading a task from its stream and appending its next events with optimistic concurrency."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from google.protobuf.message import Message
+
+from aigen.eventstore.mapper import decode, to_new_event
+from aigen.eventstore.store import ConcurrencyError, Conn, EventStore
+from aigen.tasks.domain import TaskState, evolve, stream_id
+
+log = logging.getLogger("aigen.tasks")
+
+Decide = Callable[[TaskState], Sequence[Message] | None]
+AsyncDecide = Callable[[TaskState], Awaitable[Sequence[Message] | None]]
+
+
+class TaskRepository:
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    async def load(self, task_id: str, *, conn: Conn | None = None) -> TaskState:
+        state = TaskState(id=task_id)
+        for event in await self.store.read_stream(stream_id(task_id), conn=conn):
+            state = evolve(state, decode(event), event.recorded_at)
+        return state
+
+    async def append(
+        self,
+        state: TaskState,
+        messages: Sequence[Message],
+        *,
+        request_id: str | None = None,
+        conn: Conn | None = None,
+    ) -> TaskState:
+        """Append after `state` (its version is the expected one); returns the new state."""
+        if not messages:
+            return state
+        result = await self.store.append(
+            stream_id(state.id),
+            state.version,
+            [to_new_event(m) for m in messages],
+            request_id=request_id,
+            conn=conn,
+        )
+        if result.duplicate:
+            return await self.load(state.id, conn=conn)
+        new = state
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        for message in messages:
+            new = evolve(new, message, now)
+        return new
+
+    async def update(self, task_id: str, decide: Decide, *, attempts: int = 8) -> TaskState:
+        """Load, decide, append; on a concurrent change, load again and decide again."""
+        for _ in range(attempts):
+            state = await self.load(task_id)
+            messages = decide(state)
+            if not messages:
+                return state
+            try:
+                return await self.append(state, messages)
+            except ConcurrencyError:
+                continue
+        raise ConcurrencyError(stream_id(task_id), -1, -1)
