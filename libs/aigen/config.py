@@ -50,6 +50,9 @@ class Settings:
     gateway_url: str = "http://127.0.0.1:8080"
     run_relay: bool = True
     metrics_port: int | None = None
+    # Where providers can reach our callback endpoint (the gateway), e.g. https://gw.example.com.
+    # Unset: no callbacks are requested and tasks are polled only.
+    callback_base_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +81,7 @@ class Settings:
             gateway_url=env.get("AIGEN_GATEWAY_URL", "http://127.0.0.1:8080"),
             run_relay=_bool(env.get("AIGEN_RUN_RELAY"), True),
             metrics_port=int(metrics) if metrics else None,
+            callback_base_url=env.get("AIGEN_CALLBACK_BASE_URL") or None,
         )
 
     def address_of(self, service: str) -> str:

@@ -187,15 +187,12 @@ class EventStore:
             return await self._version(conn, stream_id)
 
     async def read_stream(
-        self, stream_id: str, from_version: int = 1, *, conn: Conn | None = None
+        self, stream_id: str, from_version: int = 1, *, to_version: int | None = None, conn: Conn | None = None
     ) -> list[RecordedEvent]:
-        query = f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND version >= %s ORDER BY version"
         if conn is not None:
-            rows = await (await conn.execute(query, (stream_id, from_version))).fetchall()
-        else:
-            async with self.db.connection() as own:
-                rows = await (await own.execute(query, (stream_id, from_version))).fetchall()
-        return [_recorded(r) for r in rows]
+            return await read_stream(conn, stream_id, from_version, to_version)
+        async with self.db.connection() as own:
+            return await read_stream(own, stream_id, from_version, to_version)
 
     async def read_all(
         self,
@@ -226,6 +223,20 @@ class EventStore:
         async with self.db.connection() as conn:
             row = await (await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")).fetchone()
             return int(row[0]) if row else 0
+
+
+async def read_stream(
+    conn: Conn, stream_id: str, from_version: int = 1, to_version: int | None = None
+) -> list[RecordedEvent]:
+    """A stream's events from one version to another (inclusive), in order."""
+    rows = await (
+        await conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND version >= %s AND version <= %s "
+            "ORDER BY version",
+            (stream_id, from_version, to_version if to_version is not None else 2**62),
+        )
+    ).fetchall()
+    return [_recorded(r) for r in rows]
 
 
 class Waker:

@@ -41,6 +41,10 @@ class Projection(ABC):
     async def apply(self, conn: Conn, event: RecordedEvent, message: Message) -> None:
         """Apply one event inside the batch transaction."""
 
+    async def end_batch(self, conn: Conn) -> None:  # noqa: B027 - optional hook
+        """Called once per batch, after its events and before the checkpoint moves (same
+        transaction): projections that coalesce work per batch write it here."""
+
 
 class ProjectionStalled(RuntimeError):
     def __init__(self, name: str, position: int, type_name: str, reason: str) -> None:
@@ -113,6 +117,7 @@ class ProjectionRunner:
                 ]
                 for event in events:
                     await self._apply(conn, event)
+                await self.projection.end_batch(conn)
                 # With a type filter, positions between matching events hold nothing for us:
                 # jump to the head seen in this snapshot (nothing below it can still appear).
                 new_position = events[-1].global_position if len(events) == self.batch else head

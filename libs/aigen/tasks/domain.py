@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from aigen.v1 import events_pb2
@@ -64,6 +65,8 @@ class TaskState:
     provider_task_id: str = ""
     callback_requested: bool = False
     dispatch_attempts: int = 0
+    model_attempts: int = 0  # dispatch attempts on the current model (reset by a failover)
+    parameters: dict[str, object] | None = None  # as sent to the current model (after failover)
     dispatch_in_flight: bool = False  # intent recorded, outcome not yet: a crash leaves this set
     failed_over_from: tuple[str, ...] = ()
     provider_results: tuple[events_pb2.ProviderResult, ...] = ()
@@ -115,15 +118,32 @@ def evolve(state: TaskState, message: Message, at: datetime) -> TaskState:
         history=(*state.history, type(message).__name__),
     )
     if isinstance(message, events_pb2.TaskCreated):
-        return replace(s, created=message, model=message.model, created_at=at, status=Status.PENDING)
+        return replace(
+            s,
+            created=message,
+            model=message.model,
+            parameters=MessageToDict(message.parameters),
+            created_at=at,
+            status=Status.PENDING,
+        )
     if isinstance(message, events_pb2.TaskDispatching):
         return replace(
-            s, dispatch_attempts=s.dispatch_attempts + 1, dispatch_in_flight=True, model=message.model
+            s,
+            dispatch_attempts=s.dispatch_attempts + 1,
+            model_attempts=s.model_attempts + 1,
+            dispatch_in_flight=True,
+            model=message.model,
         )
     if isinstance(message, events_pb2.DispatchAttemptFailed):
         return replace(s, dispatch_in_flight=False)
     if isinstance(message, events_pb2.TaskFailedOver):
-        return replace(s, failed_over_from=(*s.failed_over_from, message.from_model_slug))
+        return replace(
+            s,
+            failed_over_from=(*s.failed_over_from, message.from_model_slug),
+            model=message.model,
+            parameters=MessageToDict(message.parameters),
+            model_attempts=0,
+        )
     if isinstance(message, events_pb2.TaskDispatched):
         return replace(
             s,
@@ -177,6 +197,22 @@ def replay(task_id: str, events: Iterable[tuple[Message, datetime]]) -> TaskStat
 
 class RuleViolation(Exception):
     """A command that the task's current state does not allow."""
+
+
+def failover_chain(state: TaskState) -> list[str]:
+    """Model slugs in the order they may serve this task: the chosen one, then its alternatives."""
+    if state.created is None:
+        return []
+    return [state.created.model.model_slug, *state.created.model.alternatives]
+
+
+def next_alternative(state: TaskState) -> str | None:
+    """The model to fail over to next, or None when the chain is exhausted."""
+    tried = {*state.failed_over_from, state.model.model_slug if state.model else ""}
+    for slug in failover_chain(state):
+        if slug not in tried:
+            return slug
+    return None
 
 
 def may_dispatch(state: TaskState) -> bool:

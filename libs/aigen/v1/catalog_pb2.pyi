@@ -96,6 +96,9 @@ class Provider(_message.Message):
     AUTH_STYLE_FIELD_NUMBER: _builtins.int
     MODEL_COUNT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    CREDIT_USD_FIELD_NUMBER: _builtins.int
+    STATUS_PER_SECOND_FIELD_NUMBER: _builtins.int
+    CREATE_PER_SECOND_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     slug: _builtins.str
     name: _builtins.str
@@ -113,6 +116,12 @@ class Provider(_message.Message):
     sort_order: _builtins.int
     auth_style: _builtins.str
     model_count: _builtins.int
+    credit_usd: _builtins.str
+    """USD per provider credit (decimal), when it sells credits"""
+    status_per_second: _builtins.float
+    """documented status-check rate limit per key (0: none known)"""
+    create_per_second: _builtins.float
+    """documented submission rate limit per key (0: none known)"""
     @_builtins.property
     def description(self) -> Global___Text: ...
     @_builtins.property
@@ -137,10 +146,13 @@ class Provider(_message.Message):
         auth_style: _builtins.str = ...,
         model_count: _builtins.int = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        credit_usd: _builtins.str = ...,
+        status_per_second: _builtins.float = ...,
+        create_per_second: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "api_endpoint", b"api_endpoint", "api_key_masked", b"api_key_masked", "api_key_source", b"api_key_source", "auth_style", b"auth_style", "description", b"description", "has_api_key", b"has_api_key", "id", b"id", "model_count", b"model_count", "name", b"name", "platform_id", b"platform_id", "platform_slug", b"platform_slug", "s3_path_prefix", b"s3_path_prefix", "slug", b"slug", "sort_order", b"sort_order", "updated_at", b"updated_at", "upload_to_s3", b"upload_to_s3"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "api_endpoint", b"api_endpoint", "api_key_masked", b"api_key_masked", "api_key_source", b"api_key_source", "auth_style", b"auth_style", "create_per_second", b"create_per_second", "credit_usd", b"credit_usd", "description", b"description", "has_api_key", b"has_api_key", "id", b"id", "model_count", b"model_count", "name", b"name", "platform_id", b"platform_id", "platform_slug", b"platform_slug", "s3_path_prefix", b"s3_path_prefix", "slug", b"slug", "sort_order", b"sort_order", "status_per_second", b"status_per_second", "updated_at", b"updated_at", "upload_to_s3", b"upload_to_s3"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from aigen.v1 import common_pb2 as aigen_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61igen/v1/events.proto\x12\x08\x61igen.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15\x61igen/v1/common.proto\"\xd8\x02\n\rModelSnapshot\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\nmodel_slug\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x13\n\x0bprovider_id\x18\x04 \x01(\t\x12\x15\n\rprovider_slug\x18\x05 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x06 \x01(\t\x12)\n\x0boutput_type\x18\x07 \x01(\x0e\x32\x14.aigen.v1.OutputType\x12\x31\n\x10\x61\x64\x61pter_settings\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x07polling\x18\t \x01(\x0b\x32\x18.aigen.v1.PollingProfile\x12\x14\n\x0c\x61lternatives\x18\n \x03(\t\x12\x14\n\x0cupload_to_s3\x18\x0b \x01(\x08\x12\x16\n\x0es3_path_prefix\x18\x0c \x01(\t\"\xed\x02\n\x0bTaskCreated\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12&\n\x05model\x18\x02 \x01(\x0b\x32\x17.aigen.v1.ModelSnapshot\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12\x14\n\x0cinput_images\x18\x04 \x03(\t\x12\x19\n\x11number_of_outputs\x18\x05 \x01(\x05\x12+\n\nparameters\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12#\n\x05quote\x18\x07 \x01(\x0b\x32\x14.aigen.v1.PriceQuote\x12\x0f\n\x07shot_id\x18\x08 \x01(\t\x12\r\n\x05owner\x18\t \x01(\t\x12\x12\n\nrequest_id\x18\n \x01(\t\x12\x13\n\x0bwebhook_url\x18\x0b \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13request_fingerprint\x18\r \x01(\t\"[\n\x0fTaskDispatching\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.aigen.v1.ModelSnapshot\"\x99\x01\n\x15\x44ispatchAttemptFailed\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x11\n\tretryable\x18\x05 \x01(\x08\x12\x15\n\rprovider_slug\x18\x06 \x01(\t\x12\x15\n\rretry_after_s\x18\x07 \x01(\x01\"\x7f\n\x0eTaskDispatched\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x18\n\x10provider_task_id\x18\x02 \x01(\t\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.aigen.v1.ModelSnapshot\x12\x1a\n\x12\x63\x61llback_requested\x18\x04 \x01(\x08\"K\n\x0eTaskProgressed\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08progress\x18\x02 \x01(\x01\x12\x16\n\x0eprovider_state\x18\x03 \x01(\t\"\xb4\x01\n\x0eProviderResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0f\n\x07\x62lob_id\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x32\n\x05\x65xtra\x18\x05 \x03(\x0b\x32#.aigen.v1.ProviderResult.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x0eProviderCharge\x12\x0e\n\x06\x61mount\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0b\n\x03usd\x18\x03 \x01(\t\"\x93\x01\n\rTaskCompleted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.aigen.v1.ProviderResult\x12(\n\x06\x63harge\x18\x03 \x01(\x0b\x32\x18.aigen.v1.ProviderCharge\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0c\n\x04late\x18\x05 \x01(\x08\"\xa7\x01\n\x0cStoredResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x14\n\x0coriginal_url\x18\x03 \x01(\t\x12\x13\n\x0bstorage_key\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x0e\n\x06sha256\x18\x07 \x01(\t\x12\x0e\n\x06stored\x18\x08 \x01(\x08\x12\r\n\x05\x65rror\x18\t \x01(\t\"I\n\rResultsStored\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\'\n\x07results\x18\x02 \x03(\x0b\x32\x16.aigen.v1.StoredResult\"u\n\nTaskFailed\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\x12\x15\n\rprovider_slug\x18\x05 \x01(\t\x12\r\n\x05stage\x18\x06 \x01(\t\"F\n\rTaskCancelled\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"4\n\x0bTaskDeleted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\"a\n\x0eTaskFailedOver\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66rom_model_slug\x18\x02 \x01(\t\x12\x15\n\rto_model_slug\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61igen/v1/events.proto\x12\x08\x61igen.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15\x61igen/v1/common.proto\"\xec\x02\n\rModelSnapshot\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\nmodel_slug\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x13\n\x0bprovider_id\x18\x04 \x01(\t\x12\x15\n\rprovider_slug\x18\x05 \x01(\t\x12\x14\n\x0c\x61\x64\x61pter_name\x18\x06 \x01(\t\x12)\n\x0boutput_type\x18\x07 \x01(\x0e\x32\x14.aigen.v1.OutputType\x12\x31\n\x10\x61\x64\x61pter_settings\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x07polling\x18\t \x01(\x0b\x32\x18.aigen.v1.PollingProfile\x12\x14\n\x0c\x61lternatives\x18\n \x03(\t\x12\x14\n\x0cupload_to_s3\x18\x0b \x01(\x08\x12\x16\n\x0es3_path_prefix\x18\x0c \x01(\t\x12\x12\n\ncredit_usd\x18\r \x01(\t\"\xed\x02\n\x0bTaskCreated\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12&\n\x05model\x18\x02 \x01(\x0b\x32\x17.aigen.v1.ModelSnapshot\x12\x0e\n\x06prompt\x18\x03 \x01(\t\x12\x14\n\x0cinput_images\x18\x04 \x03(\t\x12\x19\n\x11number_of_outputs\x18\x05 \x01(\x05\x12+\n\nparameters\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12#\n\x05quote\x18\x07 \x01(\x0b\x32\x14.aigen.v1.PriceQuote\x12\x0f\n\x07shot_id\x18\x08 \x01(\t\x12\r\n\x05owner\x18\t \x01(\t\x12\x12\n\nrequest_id\x18\n \x01(\t\x12\x13\n\x0bwebhook_url\x18\x0b \x01(\t\x12,\n\x08\x64\x65\x61\x64line\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13request_fingerprint\x18\r \x01(\t\"[\n\x0fTaskDispatching\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.aigen.v1.ModelSnapshot\"\x99\x01\n\x15\x44ispatchAttemptFailed\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x11\n\tretryable\x18\x05 \x01(\x08\x12\x15\n\rprovider_slug\x18\x06 \x01(\t\x12\x15\n\rretry_after_s\x18\x07 \x01(\x01\"\x7f\n\x0eTaskDispatched\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x18\n\x10provider_task_id\x18\x02 \x01(\t\x12&\n\x05model\x18\x03 \x01(\x0b\x32\x17.aigen.v1.ModelSnapshot\x12\x1a\n\x12\x63\x61llback_requested\x18\x04 \x01(\x08\"K\n\x0eTaskProgressed\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08progress\x18\x02 \x01(\x01\x12\x16\n\x0eprovider_state\x18\x03 \x01(\t\"\xb4\x01\n\x0eProviderResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x0f\n\x07\x62lob_id\x18\x03 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x32\n\x05\x65xtra\x18\x05 \x03(\x0b\x32#.aigen.v1.ProviderResult.ExtraEntry\x1a,\n\nExtraEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"?\n\x0eProviderCharge\x12\x0e\n\x06\x61mount\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0b\n\x03usd\x18\x03 \x01(\t\"\x93\x01\n\rTaskCompleted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12)\n\x07results\x18\x02 \x03(\x0b\x32\x18.aigen.v1.ProviderResult\x12(\n\x06\x63harge\x18\x03 \x01(\x0b\x32\x18.aigen.v1.ProviderCharge\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0c\n\x04late\x18\x05 \x01(\x08\"\xa7\x01\n\x0cStoredResult\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x14\n\x0coriginal_url\x18\x03 \x01(\t\x12\x13\n\x0bstorage_key\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\x12\x0c\n\x04size\x18\x06 \x01(\x03\x12\x0e\n\x06sha256\x18\x07 \x01(\t\x12\x0e\n\x06stored\x18\x08 \x01(\x08\x12\r\n\x05\x65rror\x18\t \x01(\t\"I\n\rResultsStored\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\'\n\x07results\x18\x02 \x03(\x0b\x32\x16.aigen.v1.StoredResult\"u\n\nTaskFailed\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\x12\x15\n\rprovider_slug\x18\x05 \x01(\t\x12\r\n\x05stage\x18\x06 \x01(\t\"F\n\rTaskCancelled\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x14\n\x0crequested_by\x18\x03 \x01(\t\"4\n\x0bTaskDeleted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x14\n\x0crequested_by\x18\x02 \x01(\t\"\xb6\x01\n\x0eTaskFailedOver\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66rom_model_slug\x18\x02 \x01(\t\x12\x15\n\rto_model_slug\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12&\n\x05model\x18\x05 \x01(\x0b\x32\x17.aigen.v1.ModelSnapshot\x12+\n\nparameters\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,35 +37,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROVIDERRESULT_EXTRAENTRY']._loaded_options = None
   _globals['_PROVIDERRESULT_EXTRAENTRY']._serialized_options = b'8\001'
   _globals['_MODELSNAPSHOT']._serialized_start=122
-  _globals['_MODELSNAPSHOT']._serialized_end=466
-  _globals['_TASKCREATED']._serialized_start=469
-  _globals['_TASKCREATED']._serialized_end=834
-  _globals['_TASKDISPATCHING']._serialized_start=836
-  _globals['_TASKDISPATCHING']._serialized_end=927
-  _globals['_DISPATCHATTEMPTFAILED']._serialized_start=930
-  _globals['_DISPATCHATTEMPTFAILED']._serialized_end=1083
-  _globals['_TASKDISPATCHED']._serialized_start=1085
-  _globals['_TASKDISPATCHED']._serialized_end=1212
-  _globals['_TASKPROGRESSED']._serialized_start=1214
-  _globals['_TASKPROGRESSED']._serialized_end=1289
-  _globals['_PROVIDERRESULT']._serialized_start=1292
-  _globals['_PROVIDERRESULT']._serialized_end=1472
-  _globals['_PROVIDERRESULT_EXTRAENTRY']._serialized_start=1428
-  _globals['_PROVIDERRESULT_EXTRAENTRY']._serialized_end=1472
-  _globals['_PROVIDERCHARGE']._serialized_start=1474
-  _globals['_PROVIDERCHARGE']._serialized_end=1537
-  _globals['_TASKCOMPLETED']._serialized_start=1540
-  _globals['_TASKCOMPLETED']._serialized_end=1687
-  _globals['_STOREDRESULT']._serialized_start=1690
-  _globals['_STOREDRESULT']._serialized_end=1857
-  _globals['_RESULTSSTORED']._serialized_start=1859
-  _globals['_RESULTSSTORED']._serialized_end=1932
-  _globals['_TASKFAILED']._serialized_start=1934
-  _globals['_TASKFAILED']._serialized_end=2051
-  _globals['_TASKCANCELLED']._serialized_start=2053
-  _globals['_TASKCANCELLED']._serialized_end=2123
-  _globals['_TASKDELETED']._serialized_start=2125
-  _globals['_TASKDELETED']._serialized_end=2177
-  _globals['_TASKFAILEDOVER']._serialized_start=2179
-  _globals['_TASKFAILEDOVER']._serialized_end=2276
+  _globals['_MODELSNAPSHOT']._serialized_end=486
+  _globals['_TASKCREATED']._serialized_start=489
+  _globals['_TASKCREATED']._serialized_end=854
+  _globals['_TASKDISPATCHING']._serialized_start=856
+  _globals['_TASKDISPATCHING']._serialized_end=947
+  _globals['_DISPATCHATTEMPTFAILED']._serialized_start=950
+  _globals['_DISPATCHATTEMPTFAILED']._serialized_end=1103
+  _globals['_TASKDISPATCHED']._serialized_start=1105
+  _globals['_TASKDISPATCHED']._serialized_end=1232
+  _globals['_TASKPROGRESSED']._serialized_start=1234
+  _globals['_TASKPROGRESSED']._serialized_end=1309
+  _globals['_PROVIDERRESULT']._serialized_start=1312
+  _globals['_PROVIDERRESULT']._serialized_end=1492
+  _globals['_PROVIDERRESULT_EXTRAENTRY']._serialized_start=1448
+  _globals['_PROVIDERRESULT_EXTRAENTRY']._serialized_end=1492
+  _globals['_PROVIDERCHARGE']._serialized_start=1494
+  _globals['_PROVIDERCHARGE']._serialized_end=1557
+  _globals['_TASKCOMPLETED']._serialized_start=1560
+  _globals['_TASKCOMPLETED']._serialized_end=1707
+  _globals['_STOREDRESULT']._serialized_start=1710
+  _globals['_STOREDRESULT']._serialized_end=1877
+  _globals['_RESULTSSTORED']._serialized_start=1879
+  _globals['_RESULTSSTORED']._serialized_end=1952
+  _globals['_TASKFAILED']._serialized_start=1954
+  _globals['_TASKFAILED']._serialized_end=2071
+  _globals['_TASKCANCELLED']._serialized_start=2073
+  _globals['_TASKCANCELLED']._serialized_end=2143
+  _globals['_TASKDELETED']._serialized_start=2145
+  _globals['_TASKDELETED']._serialized_end=2197
+  _globals['_TASKFAILEDOVER']._serialized_start=2200
+  _globals['_TASKFAILEDOVER']._serialized_end=2382
 # @@protoc_insertion_point(module_scope)

@@ -43,6 +43,7 @@ class ModelSnapshot(_message.Message):
     ALTERNATIVES_FIELD_NUMBER: _builtins.int
     UPLOAD_TO_S3_FIELD_NUMBER: _builtins.int
     S3_PATH_PREFIX_FIELD_NUMBER: _builtins.int
+    CREDIT_USD_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     model_slug: _builtins.str
     model_name: _builtins.str
@@ -52,6 +53,8 @@ class ModelSnapshot(_message.Message):
     output_type: _common_pb2.OutputType.ValueType
     upload_to_s3: _builtins.bool
     s3_path_prefix: _builtins.str
+    credit_usd: _builtins.str
+    """USD per provider credit (decimal), when it sells credits"""
     @_builtins.property
     def adapter_settings(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -75,10 +78,11 @@ class ModelSnapshot(_message.Message):
         alternatives: _abc.Iterable[_builtins.str] | None = ...,
         upload_to_s3: _builtins.bool = ...,
         s3_path_prefix: _builtins.str = ...,
+        credit_usd: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["adapter_settings", b"adapter_settings", "polling", b"polling"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_name", b"adapter_name", "adapter_settings", b"adapter_settings", "alternatives", b"alternatives", "model_id", b"model_id", "model_name", b"model_name", "model_slug", b"model_slug", "output_type", b"output_type", "polling", b"polling", "provider_id", b"provider_id", "provider_slug", b"provider_slug", "s3_path_prefix", b"s3_path_prefix", "upload_to_s3", b"upload_to_s3"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adapter_name", b"adapter_name", "adapter_settings", b"adapter_settings", "alternatives", b"alternatives", "credit_usd", b"credit_usd", "model_id", b"model_id", "model_name", b"model_name", "model_slug", b"model_slug", "output_type", b"output_type", "polling", b"polling", "provider_id", b"provider_id", "provider_slug", b"provider_slug", "s3_path_prefix", b"s3_path_prefix", "upload_to_s3", b"upload_to_s3"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -565,10 +569,20 @@ class TaskFailedOver(_message.Message):
     FROM_MODEL_SLUG_FIELD_NUMBER: _builtins.int
     TO_MODEL_SLUG_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     from_model_slug: _builtins.str
     to_model_slug: _builtins.str
     reason: _builtins.str
+    @_builtins.property
+    def model(self) -> Global___ModelSnapshot:
+        """the alternative that takes over"""
+
+    @_builtins.property
+    def parameters(self) -> _struct_pb2.Struct:
+        """the request's parameters as the alternative takes them"""
+
     def __init__(
         self,
         *,
@@ -576,10 +590,12 @@ class TaskFailedOver(_message.Message):
         from_model_slug: _builtins.str = ...,
         to_model_slug: _builtins.str = ...,
         reason: _builtins.str = ...,
+        model: Global___ModelSnapshot | None = ...,
+        parameters: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_model_slug", b"from_model_slug", "reason", b"reason", "task_id", b"task_id", "to_model_slug", b"to_model_slug"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_model_slug", b"from_model_slug", "model", b"model", "parameters", b"parameters", "reason", b"reason", "task_id", b"task_id", "to_model_slug", b"to_model_slug"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,207 @@
+"""The task list/detail read model (`task_views`), a projection of task events.
+
+Each row is the view of its task's stream as of the newest event the projection has applied.
+Within a batch, a task that got several events is replayed once, up to its newest version — the
+row depends only on the events up to that version, so a rebuild from zero yields the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.message import Message
+from psycopg.types.json import Jsonb
+
+from aigen.eventstore.mapper import decode
+from aigen.eventstore.store import Conn, RecordedEvent, read_stream
+from aigen.projections.runner import Projection
+from aigen.tasks.domain import TaskState, evolve, task_id_of
+from aigen.tasks.views import PROTO_TO_STATUS, task_view, timestamp
+from aigen.v1 import common_pb2, events_pb2, generation_pb2
+
+TASK_EVENT_TYPES = frozenset(
+    cls.DESCRIPTOR.full_name
+    for cls in (
+        events_pb2.TaskCreated,
+        events_pb2.TaskDispatching,
+        events_pb2.DispatchAttemptFailed,
+        events_pb2.TaskFailedOver,
+        events_pb2.TaskDispatched,
+        events_pb2.TaskProgressed,
+        events_pb2.TaskCompleted,
+        events_pb2.ResultsStored,
+        events_pb2.TaskFailed,
+        events_pb2.TaskCancelled,
+        events_pb2.TaskDeleted,
+    )
+)
+
+
+def _usd(value: str) -> Decimal | None:
+    try:
+        return Decimal(value) if value else None
+    except InvalidOperation:
+        return None
+
+
+class TaskProjection(Projection):
+    name = "tasks"
+    tables = ("task_views",)
+    types = TASK_EVENT_TYPES
+
+    def __init__(self) -> None:
+        self._dirty: dict[str, int] = {}
+
+    async def apply(self, conn: Conn, event: RecordedEvent, message: Message) -> None:
+        self._dirty[event.stream_id] = max(event.version, self._dirty.get(event.stream_id, 0))
+
+    async def end_batch(self, conn: Conn) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for stream, version in dirty.items():
+            rows = await read_stream(conn, stream, 1, version)
+            state = TaskState(id=task_id_of(stream))
+            for recorded in rows:
+                state = evolve(state, decode(recorded), recorded.recorded_at)
+            if state.exists:
+                await upsert(conn, state)
+
+
+async def upsert(conn: Conn, state: TaskState) -> None:
+    view = task_view(state)
+    quote_usd = _usd(view.quote.usd) or Decimal(0)
+    charge_usd = _usd(view.charge.usd) if view.HasField("charge") else None
+    await conn.execute(
+        """
+        INSERT INTO task_views (task_id, version, status, progress, model_id, model_slug, provider_slug,
+            output_type, prompt, input_images, number_of_outputs, parameters, results, results_stored,
+            provider_task_id, error_code, error_message, quote, quote_usd, charge, charge_usd, shot_id,
+            owner, request_id, webhook_url, created_at, updated_at, completed_at, deleted_at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+            %s, %s, %s, %s, %s)
+        ON CONFLICT (task_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
+            progress = EXCLUDED.progress, model_id = EXCLUDED.model_id, model_slug = EXCLUDED.model_slug,
+            provider_slug = EXCLUDED.provider_slug, parameters = EXCLUDED.parameters,
+            results = EXCLUDED.results, results_stored = EXCLUDED.results_stored,
+            provider_task_id = EXCLUDED.provider_task_id, error_code = EXCLUDED.error_code,
+            error_message = EXCLUDED.error_message, charge = EXCLUDED.charge, charge_usd = EXCLUDED.charge_usd,
+            updated_at = EXCLUDED.updated_at, completed_at = EXCLUDED.completed_at,
+            deleted_at = EXCLUDED.deleted_at
+        WHERE task_views.version < EXCLUDED.version
+        """,
+        (
+            state.id,
+            state.version,
+            state.status.value,
+            view.progress,
+            view.model_id,
+            view.model_slug,
+            view.provider_slug,
+            common_pb2.OutputType.Name(view.output_type),
+            view.prompt,
+            Jsonb(list(view.input_images)),
+            view.number_of_outputs,
+            Jsonb(MessageToDict(view.parameters)),
+            Jsonb([MessageToDict(r, preserving_proto_field_name=True) for r in view.results]),
+            view.results_stored,
+            view.provider_task_id,
+            view.error.code or None,
+            view.error.message or None,
+            Jsonb(MessageToDict(view.quote, preserving_proto_field_name=True)),
+            quote_usd,
+            Jsonb(MessageToDict(view.charge, preserving_proto_field_name=True)) if view.HasField("charge") else None,
+            charge_usd,
+            view.shot_id,
+            view.owner,
+            view.request_id,
+            view.webhook_url,
+            state.created_at,
+            state.updated_at,
+            state.completed_at if state.terminal else None,
+            state.deleted_at,
+        ),
+    )
+
+
+COLUMNS = (
+    "task_id, version, status, progress, model_id, model_slug, provider_slug, output_type, prompt, "
+    "input_images, number_of_outputs, parameters, results, results_stored, provider_task_id, error_code, "
+    "error_message, quote, charge, shot_id, owner, request_id, webhook_url, created_at, updated_at, "
+    "completed_at, deleted_at"
+)
+
+
+def task_from_row(row: Sequence[Any]) -> generation_pb2.Task:
+    (
+        task_id, version, status, progress, model_id, model_slug, provider_slug, output_type, prompt,
+        input_images, number_of_outputs, parameters, results, results_stored, provider_task_id,
+        error_code, error_message, quote, charge, shot_id, owner, request_id, webhook_url,
+        created_at, updated_at, completed_at, deleted_at,
+    ) = row  # fmt: skip
+    task = generation_pb2.Task(
+        id=task_id,
+        version=version,
+        status=_status_proto(status),
+        progress=progress,
+        model_id=model_id,
+        model_slug=model_slug,
+        provider_slug=provider_slug,
+        output_type=common_pb2.OutputType.Value(output_type),
+        prompt=prompt,
+        input_images=list(input_images or []),
+        number_of_outputs=number_of_outputs,
+        results_stored=results_stored,
+        provider_task_id=provider_task_id,
+        shot_id=shot_id,
+        owner=owner,
+        request_id=request_id,
+        webhook_url=webhook_url,
+    )
+    task.parameters.update(parameters or {})
+    for result in results or []:
+        task.results.append(ParseDict(result, generation_pb2.TaskResult()))
+    if error_code or error_message:
+        task.error.code = error_code or ""
+        task.error.message = error_message or ""
+    ParseDict(quote or {}, task.quote)
+    if charge:
+        ParseDict(charge, task.charge)
+    for name, at in (
+        ("created_at", created_at),
+        ("updated_at", updated_at),
+        ("completed_at", completed_at),
+        ("deleted_at", deleted_at),
+    ):
+        ts = timestamp(at)
+        if ts is not None:
+            getattr(task, name).CopyFrom(ts)
+    return task
+
+
+def _status_proto(status: str) -> int:
+    for proto, domain in PROTO_TO_STATUS.items():
+        if domain.value == status:
+            return proto
+    return 0
+
+
+def encode_cursor(created_at: datetime, task_id: str) -> str:
+    import base64
+
+    raw = json.dumps({"c": created_at.isoformat(), "i": task_id}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime, str] | None:
+    import base64
+
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        return datetime.fromisoformat(data["c"]), str(data["i"])
+    except (ValueError, KeyError, TypeError):
+        return None

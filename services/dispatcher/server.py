@@ -1,0 +1,58 @@
+"""Dispatcher wiring: GenerationService, the dispatch worker, the task read model."""
+
+from __future__ import annotations
+
+from aigen.eventstore.notifier import StreamNotifier
+from aigen.eventstore.store import EventStore
+from aigen.grpcx.client import channel
+from aigen.grpcx.server import Registration
+from aigen.projections.runner import ProjectionRunner
+from aigen.providers.base import make_http_client
+from aigen.runtime import Runtime, ServiceSpec
+from aigen.secrets import Sealer
+from aigen.tasks.access import ProviderAccess
+from aigen.tasks.repository import TaskRepository
+from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
+from aigen.workqueue import WorkQueue
+from services.dispatcher.dispatch import Dispatcher
+from services.dispatcher.projection import TaskProjection
+from services.dispatcher.service import GenerationService
+
+
+async def build(runtime: Runtime) -> list[Registration]:
+    settings = runtime.settings
+    catalog_channel = channel(settings.address_of("catalog"))
+    runtime.on_close(catalog_channel.close)
+    catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+    sealer = Sealer(settings.secret_key) if settings.secret_key else None
+    access = ProviderAccess(catalog, sealer)
+    store = EventStore(runtime.db)
+    jobs = WorkQueue(runtime.db, "dispatch_jobs", lease_s=300.0)
+    http = make_http_client()
+    runtime.on_close(http.aclose)
+    dispatcher = Dispatcher(
+        repo=TaskRepository(store),
+        jobs=jobs,
+        catalog=catalog,
+        access=access,
+        http=http,
+        secret=settings.secret_key or "",
+        callback_base_url=settings.callback_base_url,
+    )
+    notifier = StreamNotifier(runtime.db)
+    await notifier.start()
+    runtime.on_close(notifier.stop)
+    service = GenerationService(
+        store=store, jobs=jobs, catalog=catalog, access=access, notifier=notifier, wake_worker=dispatcher.wake
+    )
+    runtime.add_worker("dispatch", dispatcher.run)
+    runtime.add_worker("projection:tasks", ProjectionRunner(runtime.db, TaskProjection()).run)
+    runtime.extra["dispatcher"] = dispatcher
+    return [(generation_pb2_grpc.add_GenerationServiceServicer_to_server, service, "aigen.v1.GenerationService")]
+
+
+SPEC = ServiceSpec(
+    name="dispatcher",
+    migration_packages=(("aigen.tasks", "tasks"), ("services.dispatcher", "dispatcher")),
+    build=build,
+)

@@ -1,0 +1,78 @@
+"""Poller wiring: the schedule consumer, the poll workers, callbacks over gRPC."""
+
+from __future__ import annotations
+
+import os
+
+
+from aigen.bus.consumer import Consumer
+from aigen.eventstore.store import EventStore
+from aigen.grpcx.client import channel
+from aigen.grpcx.server import Registration
+from aigen.providers.base import make_http_client
+from aigen.runtime import Runtime, ServiceSpec
+from aigen.secrets import Sealer
+from aigen.tasks.access import ProviderAccess
+from aigen.tasks.repository import TaskRepository
+from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
+from aigen.workqueue import WorkQueue
+from services.poller.service import PollerService, PollSettings, PollWorker, schedule
+
+
+def _float(name: str) -> float | None:
+    value = os.environ.get(name, "")
+    return float(value) if value else None
+
+
+def settings_from_env() -> PollSettings:
+    reconcile = os.environ.get("AIGEN_POLL_RECONCILE_AFTER_S", "3600")
+    attempts = os.environ.get("AIGEN_POLL_MAX_ATTEMPTS", "")
+    return PollSettings(
+        reconcile_after_s=None if reconcile in ("", "off", "0") else float(reconcile),
+        interval_override=_float("AIGEN_POLL_INTERVAL_S"),
+        attempts_override=int(attempts) if attempts else None,
+        duration_override=_float("AIGEN_POLL_MAX_DURATION_S"),
+    )
+
+
+async def build(runtime: Runtime) -> list[Registration]:
+    settings = runtime.settings
+    catalog_channel = channel(settings.address_of("catalog"))
+    runtime.on_close(catalog_channel.close)
+    access = ProviderAccess(
+        catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
+        Sealer(settings.secret_key) if settings.secret_key else None,
+    )
+    jobs = WorkQueue(runtime.db, "poll_jobs", lease_s=120.0)
+    http = make_http_client()
+    runtime.on_close(http.aclose)
+    poll_settings = settings_from_env()
+    worker = PollWorker(
+        repo=TaskRepository(EventStore(runtime.db)),
+        jobs=jobs,
+        access=access,
+        http=http,
+        settings=poll_settings,
+        concurrency=int(os.environ.get("AIGEN_POLLER_CONCURRENCY", "64")),
+    )
+
+    async def on_event(delivery):  # type: ignore[no-untyped-def]
+        await schedule(delivery, jobs, poll_settings)
+        worker.wake()
+
+    spec = next(c for c in runtime.topology.consumers if c.durable.endswith("poller-dispatched"))
+    consumer = Consumer(runtime.db, runtime.nc, spec, on_event)
+    runtime.add_worker("schedule", consumer.run)
+    runtime.add_worker("poll", worker.run)
+    runtime.extra["worker"] = worker
+    service = PollerService(worker, settings.secret_key or "")
+    return [(generation_pb2_grpc.add_PollerServiceServicer_to_server, service, "aigen.v1.PollerService")]
+
+
+SPEC = ServiceSpec(
+    name="poller",
+    migration_packages=(("aigen.tasks", "tasks"), ("services.poller", "poller")),
+    build=build,
+)
+
+

@@ -1,0 +1,343 @@
+"""The poller: owns the schedule of tasks waiting on their provider, and their callbacks.
+
+- `schedule` (a NATS consumer of task events) adds a poll job when a task is dispatched and drops
+  it when the task ends, is cancelled or deleted.
+- `PollWorker` claims due jobs (leases, SKIP LOCKED: replicas share the work, no task is checked
+  by two at once), checks the provider, and appends the outcome and the next schedule in one
+  transaction. A restart or kill -9 loses nothing: unfinished leases expire and are claimed again.
+- `DeliverCallback` (gRPC, called by the gateway) completes a task at once when the provider
+  calls back, and removes its pending checks. Replays find the task settled and change nothing.
+- After a timeout failure one late reconciliation check runs (default after an hour), so media
+  the provider made and billed after our deadline is recorded instead of lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+from google.protobuf.message import Message
+
+from aigen import context, errors
+from aigen.bus.consumer import Delivery
+from aigen.eventstore.store import ConcurrencyError
+from aigen.providers.base import BaseAdapter
+from aigen.providers.registry import create_adapter
+from aigen.providers.types import AdapterResult, CallbackRequest, ErrorCode, Outcome
+from aigen.tasks.access import ProviderAccess
+from aigen.tasks.callbacks import task_of
+from aigen.tasks.domain import TaskState, may_accept_late_completion
+from aigen.tasks.repository import TaskRepository
+from aigen.tasks.results import completed_event
+from aigen.v1 import events_pb2, generation_pb2, generation_pb2_grpc
+from aigen.workqueue import Job, WorkQueue
+from services.poller import domain
+from services.poller.ratelimit import RateLimiter
+
+log = logging.getLogger("aigen.poller")
+
+RECONCILE_SUFFIX = ":reconcile"
+TERMINAL_EVENTS = (events_pb2.TaskCompleted, events_pb2.TaskCancelled, events_pb2.TaskDeleted)
+
+
+class PollSettings:
+    def __init__(
+        self,
+        *,
+        reconcile_after_s: float | None = 3600.0,
+        interval_override: float | None = None,
+        attempts_override: int | None = None,
+        duration_override: float | None = None,
+    ) -> None:
+        self.reconcile_after_s = reconcile_after_s
+        self.interval_override = interval_override
+        self.attempts_override = attempts_override
+        self.duration_override = duration_override
+
+
+async def schedule(delivery: Delivery, jobs: WorkQueue, settings: PollSettings) -> None:
+    """React to task events: start polling dispatched tasks, stop polling finished ones."""
+    message = delivery.message
+    if isinstance(message, events_pb2.TaskDispatched):
+        polling = message.model.polling
+        plan = domain.plan_for(
+            started_at=delivery.envelope.time.ToSeconds() + delivery.envelope.time.nanos / 1e9,
+            interval_s=polling.interval_s,
+            max_attempts=polling.max_attempts,
+            max_duration_s=polling.max_duration_s,
+            callback=message.callback_requested,
+            interval_override=settings.interval_override,
+            attempts_override=settings.attempts_override,
+            duration_override=settings.duration_override,
+        )
+        delay = max(0.0, plan.started_at + domain.first_delay(plan) - time.time())
+        async with delivery.transaction() as conn:
+            await jobs.enqueue(conn, message.task_id, delay_s=delay, state=plan.to_state())
+    elif isinstance(message, TERMINAL_EVENTS):
+        async with delivery.transaction() as conn:
+            await jobs.remove(conn, message.task_id)
+            if not isinstance(message, events_pb2.TaskCompleted):
+                await jobs.remove(conn, message.task_id + RECONCILE_SUFFIX)
+    elif isinstance(message, events_pb2.TaskFailed) and message.stage != "timeout":
+        async with delivery.transaction() as conn:
+            await jobs.remove(conn, message.task_id)
+
+
+class PollWorker:
+    def __init__(
+        self,
+        *,
+        repo: TaskRepository,
+        jobs: WorkQueue,
+        access: ProviderAccess,
+        http: httpx.AsyncClient,
+        settings: PollSettings | None = None,
+        concurrency: int = 64,
+        adapter_factory: Callable[..., BaseAdapter] = create_adapter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.repo = repo
+        self.db = repo.store.db
+        self.jobs = jobs
+        self.access = access
+        self.http = http
+        self.settings = settings or PollSettings()
+        self.concurrency = concurrency
+        self.adapter_factory = adapter_factory
+        self.clock = clock
+        self.limiter = RateLimiter()
+        self.checks = 0
+        self.lags: list[float] = []  # seconds between due time and claim, for the benchmark
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        running: set[asyncio.Task[None]] = set()
+        while not stop.is_set():
+            free = self.concurrency - len(running)
+            jobs = await self.jobs.claim(min(free, 200)) if free > 0 else []
+            for job in jobs:
+                self.lags.append(max(0.0, (job.claimed_at - job.due_at).total_seconds()))
+                task = asyncio.create_task(self._guarded(job))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if jobs and len(running) < self.concurrency:
+                continue
+            if free <= 0:
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            wait = await self.jobs.seconds_until_next()
+            timeout = 0.5 if wait is None else min(0.5, wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.005, timeout))
+            self._wake.clear()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _guarded(self, job: Job) -> None:
+        task_id = job.key.removesuffix(RECONCILE_SUFFIX)
+        with context.bound(task=task_id):
+            try:
+                if job.key.endswith(RECONCILE_SUFFIX):
+                    await self.reconcile(job, task_id)
+                else:
+                    await self.check(job, task_id)
+            except ConcurrencyError:
+                # A callback or a cancel got there first; look again shortly.
+                await self.jobs.release(job.key, delay_s=0.1)
+            except Exception:
+                log.exception("poll of task %s failed unexpectedly", task_id)
+                await self.jobs.release(job.key, delay_s=min(60.0, 2.0**job.claims))
+
+    async def _adapter(self, state: TaskState) -> BaseAdapter:
+        assert state.model is not None
+        config = await self.access.dispatch_config(state.model.model_slug)
+        return self.adapter_factory(self.access.model_config(config, state.model), self.http)
+
+    async def check(self, job: Job, task_id: str) -> None:
+        state = await self.repo.load(task_id)
+        plan = domain.PollPlan.from_state(job.state)
+        if not state.awaiting_provider:
+            await self._settle(job, state, [])
+            return
+        now = self.clock()
+        created = state.created
+        assert created is not None and state.model is not None
+        if created.HasField("deadline") and created.deadline.ToSeconds() <= now:
+            cancelled = events_pb2.TaskCancelled(task_id=task_id, reason="deadline passed", requested_by="system")
+            await self._settle(job, state, [cancelled])
+            return
+        limit = domain.exhausted(plan, job.attempts, now)
+        if limit is not None:
+            failed = events_pb2.TaskFailed(
+                task_id=task_id,
+                code=limit.code,
+                message=limit.message,
+                retryable=False,
+                provider_slug=state.model.provider_slug,
+                stage="timeout",
+            )
+            await self._settle(job, state, [failed], reconcile=True)
+            log.warning("%s", limit.message)
+            return
+        adapter = await self._adapter(state)
+        config = await self.access.dispatch_config(state.model.model_slug)
+        await self.limiter.acquire(state.model.provider_slug, config.provider.status_per_second)
+        result = await adapter.check_status(state.provider_task_id)
+        self.checks += 1
+        await self._apply(job, state, plan, result, source="poll")
+
+    async def _apply(self, job: Job, state: TaskState, plan: domain.PollPlan, result: AdapterResult, *, source: str) -> None:
+        assert state.model is not None
+        if result.outcome is Outcome.SUCCESS:
+            async with self.db.transaction() as conn:
+                event = await completed_event(conn, state, result, source=source)
+                await self.repo.append(state, [event], conn=conn)
+                await self.jobs.complete(conn, job.key)
+            log.info("provider finished (%d results)", len(result.results))
+            return
+        if domain.is_transient(result):
+            assert result.error is not None
+            errors_in_row = plan.errors + 1
+            if errors_in_row >= domain.MAX_CONSECUTIVE_ERRORS:
+                failed = events_pb2.TaskFailed(
+                    task_id=state.id,
+                    code="POLLING_FAILED",
+                    message=f"Polling failed: {result.error.message}",
+                    retryable=False,
+                    provider_slug=state.model.provider_slug,
+                    stage="poll",
+                )
+                await self._settle(job, state, [failed])
+                return
+            delay = result.error.retry_after or domain.next_delay(plan, self.clock())
+            new_plan = domain.PollPlan(**{**plan.to_state(), "errors": errors_in_row})
+            async with self.db.transaction() as conn:
+                await self.jobs.reschedule(conn, job.key, delay_s=delay, state=new_plan.to_state())
+            log.warning("check failed (%d in a row): %s", errors_in_row, result.error.message)
+            return
+        if result.outcome is Outcome.ERROR:
+            error = result.error
+            failed = events_pb2.TaskFailed(
+                task_id=state.id,
+                code=error.code.value if error else ErrorCode.GENERATION_FAILED.value,
+                message=error.message if error else "the provider reported a failure",
+                retryable=False,
+                provider_slug=state.model.provider_slug,
+                stage=source,
+            )
+            await self._settle(job, state, [failed])
+            return
+        # Still working.
+        progress = domain.rounded_progress(result.progress)
+        messages: list[Message] = []
+        new_plan = domain.PollPlan(**{**plan.to_state(), "errors": 0})
+        if progress is not None and progress != plan.progress and progress > state.progress:
+            messages.append(
+                events_pb2.TaskProgressed(task_id=state.id, progress=progress, provider_state=result.provider_state or "")
+            )
+            new_plan = domain.PollPlan(**{**new_plan.to_state(), "progress": progress})
+        delay = domain.next_delay(new_plan, self.clock())
+        async with self.db.transaction() as conn:
+            if messages:
+                await self.repo.append(state, messages, conn=conn)
+            await self.jobs.reschedule(conn, job.key, delay_s=delay, state=new_plan.to_state())
+
+    async def _settle(self, job: Job, state: TaskState, messages: list[Message], *, reconcile: bool = False) -> None:
+        async with self.db.transaction() as conn:
+            if messages:
+                await self.repo.append(state, messages, conn=conn)
+            await self.jobs.complete(conn, job.key)
+            if reconcile and self.settings.reconcile_after_s is not None:
+                await self.jobs.enqueue(
+                    conn,
+                    state.id + RECONCILE_SUFFIX,
+                    delay_s=self.settings.reconcile_after_s,
+                    state={"kind": "reconcile"},
+                )
+
+    async def reconcile(self, job: Job, task_id: str) -> None:
+        """One late look after a timeout: record a late success rather than lose paid media."""
+        state = await self.repo.load(task_id)
+        if not may_accept_late_completion(state):
+            await self._settle(job, state, [])
+            return
+        adapter = await self._adapter(state)
+        result = await adapter.check_status(state.provider_task_id)
+        if result.outcome is Outcome.SUCCESS:
+            async with self.db.transaction() as conn:
+                event = await completed_event(conn, state, result, source="reconcile", late=True)
+                await self.repo.append(state, [event], conn=conn)
+                await self.jobs.complete(conn, job.key)
+            log.warning("late success after the timeout: recorded (and charged) now")
+            return
+        await self._settle(job, state, [])
+
+    async def deliver_callback(self, provider: str, token: str, headers: dict[str, str], body: bytes, secret: str) -> tuple[str, bool]:
+        task_id = task_of(secret, token)
+        if task_id is None:
+            raise errors.NotFound("callback", token[:12] + "…", "unknown callback token")
+        with context.bound(task=task_id):
+            state = await self.repo.load(task_id)
+            if not state.exists or state.model is None:
+                raise errors.NotFound("task", task_id)
+            if provider != state.model.provider_slug:
+                raise errors.InvalidArgument.field("provider", f"this task is served by {state.model.provider_slug}")
+            adapter = await self._adapter(state)
+            result = adapter.parse_callback(CallbackRequest(headers={k.lower(): v for k, v in headers.items()}, body=body))
+            if result.error is not None and result.error.code is ErrorCode.CALLBACK_REJECTED:
+                raise errors.Unauthenticated(f"callback rejected: {result.error.message}")
+            if result.error is not None and result.error.code is ErrorCode.PROVIDER_BAD_RESPONSE:
+                raise errors.InvalidArgument.field("body", result.error.message)
+            if not state.awaiting_provider:
+                return task_id, False  # a replay, or news about a settled task: harmless
+            await self._apply_callback(state, result)
+            return task_id, True
+
+    async def _apply_callback(self, state: TaskState, result: AdapterResult) -> None:
+        """The outcome and the end of the task's checks commit together (or neither)."""
+        assert state.model is not None
+        messages: list[Message] = []
+        async with self.db.transaction() as conn:
+            if result.outcome is Outcome.SUCCESS:
+                messages.append(await completed_event(conn, state, result, source="callback"))
+            elif result.outcome is Outcome.ERROR and result.error is not None:
+                messages.append(
+                    events_pb2.TaskFailed(
+                        task_id=state.id,
+                        code=result.error.code.value,
+                        message=result.error.message,
+                        provider_slug=state.model.provider_slug,
+                        stage="callback",
+                    )
+                )
+            else:
+                # A progress callback: note it, keep polling.
+                progress = domain.rounded_progress(result.progress)
+                if progress is not None and progress > state.progress:
+                    messages.append(events_pb2.TaskProgressed(task_id=state.id, progress=progress))
+                await self.repo.append(state, messages, conn=conn)
+                return
+            await self.repo.append(state, messages, conn=conn)
+            await self.jobs.remove(conn, state.id)
+
+
+class PollerService(generation_pb2_grpc.PollerServiceServicer):
+    def __init__(self, worker: PollWorker, secret: str) -> None:
+        self.worker = worker
+        self.secret = secret
+
+    async def DeliverCallback(  # noqa: N802
+        self, request: generation_pb2.DeliverCallbackRequest, context_: object
+    ) -> generation_pb2.DeliverCallbackResponse:
+        task_id, accepted = await self.worker.deliver_callback(
+            request.provider, request.token, dict(request.headers), request.body, self.secret
+        )
+        return generation_pb2.DeliverCallbackResponse(task_id=task_id, accepted=accepted)
+
