@@ -12,6 +12,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 
+def wire_value(value: Any) -> Any:
+    """Whole floats become ints: parameters may have crossed a protobuf Struct, which keeps every
+    number as a double, and providers refuse `2.0` where their schema says integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [wire_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: wire_value(v) for k, v in value.items()}
+    return value
+
+
 def set_path(body: dict[str, Any], path: str, value: Any) -> None:
     """Put `value` at a dotted path, creating the objects on the way."""
     *parents, leaf = path.split(".")
@@ -38,5 +50,5 @@ def map_parameters(
     for key, value in parameters.items():
         if key in skipped or value is None:
             continue
-        set_path(body, destinations.get(key, key), value)
+        set_path(body, destinations.get(key, key), wire_value(value))
     return body

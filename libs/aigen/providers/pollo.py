@@ -45,15 +45,19 @@ def unwrap(body: Any) -> Any:
 
 class PolloGenerationAdapter(BaseAdapter):
     auth_style = AuthStyle.X_API_KEY
-    default_images = ImageLimits(max=2, mime_types=("image/png", "image/jpeg"))
+
+    def image_limits(self) -> ImageLimits:
+        # One image per image field (start frame, end frame): more could not be sent.
+        fields = list(self.setting("image_fields") or ["image"])
+        default = ImageLimits(max=len(fields), mime_types=("image/png", "image/jpeg"))
+        return ImageLimits.from_setting(self.setting("input_images"), default)
 
     # --- dispatch ------------------------------------------------------------------------------
 
     async def dispatch(self, request: GenerationRequest) -> AdapterResult:
         if err := self.missing_key_error():
             return AdapterResult.failure(err)
-        limits = ImageLimits.from_setting(self.setting("input_images"), self.default_images)
-        checked = checked_images(request.input_images, limits)
+        checked = checked_images(request.input_images, self.image_limits())
         if isinstance(checked, AdapterError):
             return AdapterResult.failure(checked)
         image_urls: list[str] = []

@@ -14,6 +14,7 @@ from typing import Any
 from aigen.providers.base import HttpReply
 from aigen.providers.images import InputImageError, fetch_image_bytes
 from aigen.providers.inputs import ImageLimits, checked_images
+from aigen.providers.mapping import wire_value
 from aigen.providers.tuzi.common import TuziAdapter, json_or_none
 from aigen.providers.types import (
     AdapterError,
@@ -60,7 +61,7 @@ class TuziMidjourneyAdapter(TuziAdapter):
         parts = [prompt.strip()]
         niji = parameters.get("botType") == NIJI
         for key, flag in flags.items():
-            value = parameters.get(key)
+            value = wire_value(parameters.get(key))
             if value is None or value == "" or (niji and flag == "--v"):
                 continue
             if re.search(rf"(^|\s){re.escape(flag)}\s", prompt + " "):
