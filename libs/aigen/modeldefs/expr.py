@@ -163,6 +163,8 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
         return tuple(_eval(e, names) for e in node.elts)
     if isinstance(node, ast.Dict):
         return {
-            _eval(k, names): _eval(v, names) for k, v in zip(node.keys, node.values, strict=True) if k is not None
+            _eval(k, names): _eval(v, names)
+            for k, v in zip(node.keys, node.values, strict=True)
+            if k is not None
         }
     raise ExprError(f"{type(node).__name__} is not allowed")

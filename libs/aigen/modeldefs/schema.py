@@ -23,11 +23,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Language = Literal["en", "zh"]
+LANGUAGES: tuple[Language, ...] = ("en", "zh")
+
+
 class Text(Strict):
     """A label in English and Chinese (the seed's UI is Chinese; ours speaks both)."""
 
     en: str
     zh: str
+
+    def in_language(self, language: Language) -> str:
+        return self.zh if language == "zh" else self.en
 
 
 class FieldType(enum.StrEnum):
@@ -76,6 +83,16 @@ class FieldDef(Strict):
             raise ValueError(f"select field {self.key!r} needs options")
         if self.type is not FieldType.SELECT and self.options:
             raise ValueError(f"only select fields take options ({self.key!r})")
+        values = [o.value for o in self.options]
+        if len({(_kind(v), v) for v in values}) != len(values):
+            raise ValueError(f"select field {self.key!r} lists an option value twice")
+        kinds = {_kind(v) for v in values}
+        if len(kinds) > 1:
+            # Mixed kinds are nearly always a YAML slip (an unquoted 16:9 next to quoted ones), and
+            # validation converts a client's value to the options' one kind.
+            raise ValueError(
+                f"options of {self.key!r} mix {' and '.join(sorted(kinds))} values: quote them alike"
+            )
         if self.default is not None:
             if self.type is FieldType.SELECT and self.default not in [o.value for o in self.options]:
                 raise ValueError(f"default of {self.key!r} is not one of its options")
@@ -89,6 +106,12 @@ class FieldDef(Strict):
             if self.type is FieldType.BOOLEAN and not isinstance(self.default, bool):
                 raise ValueError(f"default of boolean field {self.key!r} must be true or false")
         return self
+
+
+def _kind(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, int | float) else "string"
 
 
 class Constraint(Strict):
@@ -237,8 +260,12 @@ class PlatformDef(Strict):
 
 
 class DefinitionFile(Strict):
-    """One provider's file: its platform, providers and models."""
+    """One provider's file: its platform, providers and models.
 
-    platform: PlatformDef
-    providers: tuple[ProviderDef, ...]
-    models: tuple[ModelDef, ...]
+    Platform and providers may be left out, so that an operator's extra file can add models to
+    a provider defined elsewhere; every slug must still resolve once all files are loaded.
+    """
+
+    platform: PlatformDef | None = None
+    providers: tuple[ProviderDef, ...] = ()
+    models: tuple[ModelDef, ...] = ()
