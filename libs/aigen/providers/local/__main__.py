@@ -1,15 +1,19 @@
 """`python -m aigen.providers.local --host 127.0.0.1 --port 7800 --data-dir DIR`.
 
 uvicorn handles SIGTERM and SIGINT: it stops accepting requests, lets open ones finish, and the
-app's shutdown stops running jobs, which stay queued on disk for the next start.
+app's shutdown stops running jobs, which stay queued on disk for the next start. Afterwards it
+re-raises the signal to the handler that was installed before it; ours ends the process with
+status 0, because being asked to stop is how this service normally ends.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -31,8 +35,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _stop(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
