@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aigen.modeldefs.loader import build_catalog
 from aigen.modeldefs.schema import DefinitionFile, FieldType
+from aigen.modeldefs.validation import Invalid, Valid, validate_request
 from aigen.modeldefs.yamlfile import parse_yaml
 from aigen.providers.local import artwork, motion
 from aigen.providers.local.models import (
@@ -167,3 +169,28 @@ def test_the_definition_file_mirrors_what_the_service_accepts() -> None:
                 assert (field.min, field.max, field.integer) == (spec.minimum, spec.maximum, spec.integer)
                 if spec.even:
                     assert field.step == 2
+
+
+@pytest.mark.parametrize(
+    ("slug", "sent"),
+    [
+        ("local-image", {}),
+        ("local-image", {"width": 300, "style": "bokeh", "show_text": False}),
+        ("local-tts", {"voice": "cmn", "output_format": "wav"}),
+        ("local-video", {}),
+        ("local-video", {"duration": 2.5, "width": 320, "height": 180, "motion": "pan-right"}),
+    ],
+)
+def test_what_the_catalog_validates_the_service_accepts_unchanged(slug: str, sent: dict[str, object]) -> None:
+    catalog = build_catalog([(DEFINITIONS.name, DEFINITIONS.read_text())])
+    checked = validate_request(catalog.model(slug), sent, prompt="a prompt", number_of_outputs=1)
+    assert isinstance(checked, Valid), checked
+    accepted = checked_parameters(MODELS[slug], checked.parameters)
+    assert {k: v for k, v in accepted.items() if v is not None} == checked.parameters
+
+
+def test_the_catalog_refuses_a_width_without_a_height_as_the_service_does() -> None:
+    catalog = build_catalog([(DEFINITIONS.name, DEFINITIONS.read_text())])
+    checked = validate_request(catalog.model("local-video"), {"width": 320}, prompt="x")
+    assert isinstance(checked, Invalid)
+    assert [v.field for v in checked.violations] == ["parameters.height"]
