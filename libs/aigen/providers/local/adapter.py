@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from aigen.providers.base import AuthStyle, BaseAdapter, HttpReply
 from aigen.providers.types import (
@@ -92,7 +93,7 @@ class LocalAdapter(BaseAdapter):
         return self.job_result(job, reply)
 
     async def check_status(self, provider_task_id: str) -> AdapterResult:
-        reply = await self.request("GET", f"/v1/jobs/{provider_task_id}")
+        reply = await self.request("GET", f"/v1/jobs/{quote(provider_task_id, safe='')}")
         if isinstance(reply, AdapterError):
             return AdapterResult.failure(reply, provider_task_id=provider_task_id)
         if reply.status != 200:
