@@ -208,9 +208,10 @@ class ElevenLabsFake(FakeProvider):
     async def subscription(self, request: Request) -> Response:
         if (denied := self.unauthorized(request)) is not None:
             return denied
+        low = take_low_balance(self)  # before guard(), which would swallow it
         if (fault := await self.guard("any")) is not None:
             return fault
-        left = 5 if take_low_balance(self) else max(0, int(self.balance))
+        left = 5 if low else max(0, int(self.balance))
         limit = max(CHARACTER_LIMIT, left)
         return JSONResponse(
             {

@@ -265,9 +265,10 @@ class PolloFake(FakeProvider):
     async def credit_balance(self, request: Request) -> Response:
         if (denied := self.unauthorized(request)) is not None:
             return denied
+        low = take_low_balance(self)  # before guard(), which would swallow it
         if (fault := await self.guard("any")) is not None:
             return fault
-        available = 0.5 if take_low_balance(self) else round(self.balance, 2)
+        available = 0.5 if low else round(self.balance, 2)
         return envelope({"availableCredits": available, "totalCredits": max(available, 10_000)})
 
     async def file_sign(self, request: Request) -> Response:

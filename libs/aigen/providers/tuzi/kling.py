@@ -97,7 +97,8 @@ class TuziKlingAdapter(TuziAdapter):
             return AdapterResult.failure(
                 self.bad_response(reply, "body is not a JSON object"), provider_task_id=known_id
             )
-        if "error" in body and isinstance(body["error"], dict):
+        # A failed OpenAI-video task carries `error` too; only a bare `error` is a refusal.
+        if isinstance(body.get("error"), dict) and "status" not in body:
             return AdapterResult.failure(self.gateway_error(reply, body), provider_task_id=known_id)
         if isinstance(body.get("code"), int) and body["code"] != 0:
             return AdapterResult.failure(self.error_of(reply, body), provider_task_id=known_id)
@@ -186,6 +187,8 @@ class TuziKlingAdapter(TuziAdapter):
         )
 
     def error_of(self, reply: HttpReply, body: Any) -> AdapterError:
+        if reply.status == 404:
+            return self.gateway_error(reply, body)  # an unknown task id or route, whatever the code
         if (
             isinstance(body, dict)
             and isinstance(body.get("code"), int)

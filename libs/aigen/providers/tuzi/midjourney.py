@@ -57,6 +57,8 @@ class TuziMidjourneyAdapter(TuziAdapter):
         return {**super().auth_headers(), "mj-api-secret": self.api_key}
 
     def build_prompt(self, prompt: str, parameters: Mapping[str, Any]) -> str:
+        if not prompt.strip():
+            return ""  # flags alone are no prompt: let the provider refuse it
         flags = {**DEFAULT_FLAGS, **(self.setting("prompt_flags") or {})}
         parts = [prompt.strip()]
         niji = parameters.get("botType") == NIJI
