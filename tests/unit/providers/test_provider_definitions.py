@@ -123,6 +123,11 @@ def test_prices(slug: str, params: dict[str, Any], price: float) -> None:
         ("replicate-flux", {"variant": "flux-1.1-pro", "n": 2}, "variant"),
         ("replicate-flux", {"variant": "flux-schnell", "images": 1}, "variant"),
         ("elevenlabs-tts", {"prompt": "x" * 10_001}, "model_id"),
+        ("replicate-flux", {"variant": "flux-schnell", "num_inference_steps": 28}, "num_inference_steps"),
+        ("replicate-flux", {"variant": "flux-schnell", "guidance": 3.5}, "guidance"),
+        ("replicate-flux", {"variant": "flux-dev", "safety_tolerance": 2}, "safety_tolerance"),
+        ("openai-dall-e", {"model": "dall-e-2", "style": "vivid"}, "style"),
+        ("openai-dall-e", {"model": "gpt-image-1", "background": "transparent", "output_format": "jpeg"}, "background"),
     ],
 )
 def test_constraints_refuse_what_the_provider_refuses(slug: str, params: dict[str, Any], field: str) -> None:
