@@ -303,5 +303,7 @@ def _reason(error: Any) -> str:
         return "is required"
     if kind == "extra_forbidden":
         return "is not a known setting"
+    if kind in ("model_type", "dict_type"):
+        return "must be a mapping of settings"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")

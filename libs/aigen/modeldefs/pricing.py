@@ -17,6 +17,7 @@ from aigen.modeldefs.bindings import bind
 from aigen.modeldefs.expr import ExprError, evaluate
 from aigen.modeldefs.formatting import decimal_text, tidy, to_decimal
 from aigen.modeldefs.schema import Language, ModelDef, ProviderDef, Text
+from aigen.modeldefs.validation import example_parameters
 
 Currency = Literal["credits", "usd"]
 
@@ -98,6 +99,18 @@ def quote(
         display=_display(amount, currency, usd, "en"),
         unit_note=model.pricing.unit_note,
         confirmed=model.pricing.confirmed,
+    )
+
+
+def quote_defaults(model: ModelDef, provider: ProviderDef, *, prompt: str = "") -> Quote:
+    """The price a catalog lists for a model: its defaults, default output count, fewest images."""
+    return quote(
+        model,
+        provider,
+        example_parameters(model),
+        number_of_outputs=model.outputs.default,
+        prompt=prompt,
+        input_image_count=model.input_images.min,
     )
 
 

@@ -110,7 +110,7 @@ def validate_parameters(
     n = model.outputs.default if n is None else n
     if parameters is None:
         parameters = {}
-    if not isinstance(parameters, Mapping):
+    if not isinstance(parameters, Mapping) or not all(isinstance(k, str) for k in parameters):
         return Invalid((FieldViolation("parameters", "must be an object of parameter names to values"),))
     try:
         validated = _parameters_model(model.fields).model_validate(dict(parameters))

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 from aigen.modeldefs.loader import packaged_catalog
-from aigen.modeldefs.pricing import PricingError, charge, credits_to_usd, quote, usd_text
+from aigen.modeldefs.pricing import PricingError, charge, credits_to_usd, quote, quote_defaults, usd_text
 from aigen.modeldefs.validation import Valid, validate_request
 
 from tests.unit.modeldefs.snippets import PROVIDER, catalog_of, document, field, model, option
@@ -155,3 +155,9 @@ def test_an_option_value_keeps_its_type_in_the_price() -> None:
 )
 def test_dollars_read_as_in_the_seed(usd: str, text: str) -> None:
     assert usd_text(Decimal(usd)) == text
+
+
+def test_the_listed_price_is_the_price_of_the_defaults() -> None:
+    catalog = packaged_catalog()
+    m = catalog.model("kie-4o-image")
+    assert quote_defaults(m, catalog.provider_of(m)).display == "6 Credits ≈ $0.030"
