@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from aigen.providers.retry import RetryPolicy, with_retries
 from aigen.providers.types import ErrorCode, Outcome
@@ -266,7 +264,3 @@ async def test_synchronous_adapter_has_no_status_to_check_and_health_lists_model
     assert health.ok
     assert fake.requests[-1].path == "/v1/models"
     assert not adapter.wants_callback()
-
-
-def test_b64_fixture_is_a_real_png() -> None:
-    assert base64.b64decode(base64.b64encode(PNG)).startswith(b"\x89PNG")

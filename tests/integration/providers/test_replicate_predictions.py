@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import httpx
 import pytest
 from aigen.providers.retry import RetryPolicy, with_retries
-from aigen.providers.types import ErrorCode, Outcome, OutputType
+from aigen.providers.types import CallbackRequest, ErrorCode, Outcome, OutputType
 from aigen.simulator.base import Script, media_bytes
 from aigen.simulator.replicate import ReplicateFake
 
@@ -134,7 +135,7 @@ async def test_versioned_model_uses_the_predictions_route() -> None:
     version = next(iter(fake.versions))
     async with served(fake) as http:
         adapter = adapter_for("replicate-flux", fake, http)
-        adapter.model = type(adapter.model)(**{**adapter.model.__dict__, "settings": {"version": version}})
+        adapter.model = dataclasses.replace(adapter.model, settings={"version": version})
         result = await adapter.dispatch(request("replicate-flux"))
     assert result.outcome is Outcome.SUCCESS
     assert fake.requests[0].path == "/v1/predictions"
@@ -305,8 +306,6 @@ async def test_webhook_without_a_configured_secret_is_read_as_is() -> None:
     async with served(fake) as http:
         adapter = adapter_for("replicate-flux", fake, http)
         payload = {"id": "p1", "status": "failed", "error": "CUDA out of memory", "output": None}
-        from aigen.providers.types import CallbackRequest
-
         result = adapter.parse_callback(CallbackRequest(headers={}, body=json.dumps(payload).encode()))
     assert result.error is not None
     assert result.error.code is ErrorCode.GENERATION_FAILED
