@@ -1,0 +1,6 @@
+"""`python -m services.catalog`"""
+
+from aigen.runtime import main
+from services.catalog.server import SPEC
+
+main(SPEC)
