@@ -190,7 +190,8 @@ class PolloGenerationAdapter(BaseAdapter):
             )
         done = states.count("succeed")
         running = "processing" in states
-        progress = done / len(states) if states else 0.0
+        # Pollo has no progress field: only finished generations say anything.
+        progress = done / len(states) if done else None
         return AdapterResult.processing(
             task_id, progress, provider_state="processing" if running or done else "waiting"
         )

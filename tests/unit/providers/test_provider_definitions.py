@@ -127,7 +127,11 @@ def test_prices(slug: str, params: dict[str, Any], price: float) -> None:
         ("replicate-flux", {"variant": "flux-schnell", "guidance": 3.5}, "guidance"),
         ("replicate-flux", {"variant": "flux-dev", "safety_tolerance": 2}, "safety_tolerance"),
         ("openai-dall-e", {"model": "dall-e-2", "style": "vivid"}, "style"),
-        ("openai-dall-e", {"model": "gpt-image-1", "background": "transparent", "output_format": "jpeg"}, "background"),
+        (
+            "openai-dall-e",
+            {"model": "gpt-image-1", "background": "transparent", "output_format": "jpeg"},
+            "background",
+        ),
     ],
 )
 def test_constraints_refuse_what_the_provider_refuses(slug: str, params: dict[str, Any], field: str) -> None:
