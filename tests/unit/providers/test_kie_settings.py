@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
-from aigen.providers.kie.settings import (
-    ImageRouting,
-    SettingsError,
-    check_settings,
-    place_parameters,
-    read_field_map,
-)
+from aigen.providers.kie.gpt4o import Kie4oImageAdapter
+from aigen.providers.kie.settings import ImageRouting, SettingsError, check_settings, read_field_map
+from aigen.providers.types import GenerationRequest, ModelConfig, OutputType, ProviderConfig
 
 
 def routing(**settings: Any) -> ImageRouting:
@@ -57,18 +54,29 @@ def test_unusable_settings(settings: dict[str, Any]) -> None:
         routing(**settings)
 
 
-def test_parameters_keep_kie_names_and_types() -> None:
-    payload: dict[str, Any] = {}
-    place_parameters(
-        payload,
-        {"duration": "5", "cfg_scale": 0.5, "seed": 42.0, "negative_prompt": None, "stability": 0.3},
-        {"stability": "voice.settings.stability"},
+def test_payload_places_prompt_images_parameters_and_count() -> None:
+    model = ModelConfig(
+        slug="kie-test",
+        adapter_name="KieImageAdapter",
+        output_type=OutputType.IMAGE,
+        provider=ProviderConfig(slug="kie", api_endpoint="https://api.kie.ai", api_key="k"),
+        settings={"field_map": {"quality": "options.quality"}},
     )
+    adapter = Kie4oImageAdapter(model, httpx.AsyncClient())
+    request = GenerationRequest(
+        prompt="p",
+        number_of_outputs=2,
+        parameters={"size": "3:2", "seed": 42.0, "maskUrl": None, "quality": "hd"},
+    )
+    routing = ImageRouting.from_settings(adapter.conf)
+    payload = adapter.payload(request, routing, ["https://x/a.png"], read_field_map(adapter.conf))
     assert payload == {
-        "duration": "5",
-        "cfg_scale": 0.5,
+        "prompt": "p",
+        "filesUrl": ["https://x/a.png"],
+        "size": "3:2",
         "seed": 42,
-        "voice": {"settings": {"stability": 0.3}},
+        "options": {"quality": "hd"},
+        "nVariants": 2,
     }
     assert isinstance(payload["seed"], int)
 

@@ -23,10 +23,10 @@ from aigen.providers.kie.settings import (
     ImageRouting,
     SettingsError,
     check_settings,
-    place_parameters,
     read_field_map,
 )
 from aigen.providers.kie.signature import verify
+from aigen.providers.mapping import map_parameters
 from aigen.providers.types import (
     AdapterError,
     AdapterResult,
@@ -204,11 +204,10 @@ class KieAdapter(BaseAdapter):
         field_map: Mapping[str, str],
     ) -> dict[str, Any]:
         """Prompt, images, parameters and output count under Kie's names, before family wrapping."""
-        payload: dict[str, Any] = {}
+        payload = map_parameters(request.parameters, field_map)
         if self.conf("send_prompt", True) and request.prompt:
             payload["prompt"] = request.prompt
         routing.place(payload, urls)
-        place_parameters(payload, request.parameters, field_map)
         outputs_parameter = self.conf("outputs_parameter")
         if outputs_parameter:
             payload[str(outputs_parameter)] = request.number_of_outputs

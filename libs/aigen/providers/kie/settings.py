@@ -11,9 +11,10 @@ Models of one family differ only in data, so these keys carry the difference:
 - `send_prompt`: false for models that take no prompt (upscale, watermark removal).
 - `unsupported`: a reason; the model is known but cannot be called.
 
-The catalog adds two keys from the rest of the definition: `input_images` (the limits checked
-before any call) and `field_map` (`{parameter: "dotted.path"}` from the fields' `maps_to`).
-Settings travel as a protobuf Struct, so whole numbers may arrive as floats.
+Two keys come from the rest of the definition, as for every adapter: `input_images` (the limits
+checked before any call; without it, what `images_to` can carry) and `field_map`
+(`{parameter: "dotted.path"}` from the fields' `maps_to`). Settings travel as a protobuf Struct,
+so whole numbers may arrive as floats.
 """
 
 from __future__ import annotations
@@ -117,37 +118,6 @@ class ImageRouting:
             return
         for name, url in zip(self.slots, urls, strict=False):
             payload[name] = url
-
-
-def set_path(payload: MutableMapping[str, Any], path: str, value: Any) -> None:
-    """Set `a.b.c` in nested dicts, creating the intermediate objects."""
-    *parents, leaf = path.split(".")
-    node = payload
-    for name in parents:
-        child = node.get(name)
-        if not isinstance(child, MutableMapping):
-            child = {}
-            node[name] = child
-        node = child
-    node[leaf] = value
-
-
-def wire_value(value: Any) -> Any:
-    # Validated numbers may arrive as floats (2.0 after a protobuf Struct); Kie's integer fields
-    # expect 2.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def place_parameters(
-    payload: MutableMapping[str, Any], parameters: Mapping[str, Any], field_map: Mapping[str, str]
-) -> None:
-    """Parameters go under their own (Kie) names unless `field_map` says otherwise; None is omitted."""
-    for key, value in parameters.items():
-        if value is None:
-            continue
-        set_path(payload, field_map.get(key, key), wire_value(value))
 
 
 def read_field_map(get: Lookup) -> Mapping[str, str]:
