@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -266,3 +267,14 @@ async def test_health_reads_the_credit_balance() -> None:
     assert health.balance_unit == "credits"
     assert low.balance == 0.5
     assert {r.path for r in fake.requests} == {"/credit/balance"}
+
+
+async def test_overlapping_status_checks_are_recorded_by_the_fake() -> None:
+    fake = PolloFake(script=Script(polls_to_finish=5))
+    async with served(fake) as http:
+        adapter = adapter_for(VEO, fake, http)
+        first = await adapter.dispatch(request(VEO))
+        task_id = first.provider_task_id or ""
+        fake.latency = 0.2
+        await asyncio.gather(adapter.check_status(task_id), adapter.check_status(task_id))
+    assert fake.max_overlap[task_id] == 2
