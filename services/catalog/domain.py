@@ -8,6 +8,7 @@ one catalog can point at different hosts per environment (and `aigen run --simul
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Mapping
@@ -34,6 +35,10 @@ def env_name(slug: str, what: str) -> str:
 
 def endpoint_override_name(slug: str) -> str:
     return f"AIGEN_PROVIDER_{slug.upper().replace('-', '_')}_ENDPOINT"
+
+
+def settings_override_name(slug: str) -> str:
+    return f"AIGEN_PROVIDER_{slug.upper().replace('-', '_')}_SETTINGS"
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,20 @@ class ProviderRecord:
     @property
     def sort_order(self) -> int:
         return int(self._value("sort_order"))
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Definition settings, with the deployment's AIGEN_PROVIDER_<SLUG>_SETTINGS (JSON) on top."""
+        merged = dict(self.definition.settings)
+        raw = self.env.get(settings_override_name(self.slug), "")
+        if raw:
+            try:
+                extra = json.loads(raw)
+            except ValueError:
+                extra = None
+            if isinstance(extra, dict):
+                merged.update(extra)
+        return merged
 
     @property
     def env_key(self) -> str:

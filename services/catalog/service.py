@@ -22,6 +22,7 @@ from google.protobuf.struct_pb2 import Struct
 from aigen import errors
 from aigen.db.pool import Database
 from aigen.logs import register_secret
+from aigen.modeldefs.adapter_settings import adapter_settings
 from aigen.modeldefs.schema import ModelDef, PlatformDef, ProviderDef
 from aigen.secrets import Sealer
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
@@ -237,7 +238,7 @@ def model_message(m: ModelRecord) -> catalog_pb2.Model:
     )
     if d.prompt.max_length is not None:
         message.prompt_max_length = d.prompt.max_length
-    message.adapter_settings.update(d.adapter_settings)
+    message.adapter_settings.update(adapter_settings(d))
     return message
 
 
@@ -457,7 +458,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
 
     def _dispatch_config(self, model: ModelRecord) -> catalog_pb2.DispatchConfig:
         settings = Struct()
-        settings.update(model.provider.definition.settings)
+        settings.update(model.provider.settings)
         return catalog_pb2.DispatchConfig(
             model=model_message(model),
             provider=provider_message(model.provider),

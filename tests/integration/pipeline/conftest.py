@@ -1,0 +1,127 @@
+"""The task pipeline in-process: catalog, dispatcher, poller (and storage when present) on real
+PostgreSQL and NATS, with every provider pointed at its fake and the local provider served."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from aigen.config import Settings
+from aigen.grpcx.client import call
+from aigen.providers.local.service import create_app as create_local_provider
+from aigen.simulator.base import FakeProvider, Script
+from aigen.simulator.catalog import SimulatorApp, make_fakes, simulator_env
+from aigen.simulator.serving import serve_asgi
+from aigen.v1 import catalog_pb2_grpc, generation_pb2, generation_pb2_grpc
+from tests.support.stack import Stack, running_stack
+
+SECRET = "pipeline-test-secret-key-0123456789"
+HAS_STORAGE = importlib.util.find_spec("services.storage.server") is not None
+
+
+@dataclass
+class Pipeline:
+    stack: Stack
+    fakes: dict[str, FakeProvider]
+    generation: generation_pb2_grpc.GenerationServiceStub
+    catalog: catalog_pb2_grpc.CatalogServiceStub
+    poller: generation_pb2_grpc.PollerServiceStub
+    simulator_url: str
+
+    async def generate(self, model: str, prompt: str = "a lighthouse at dusk", **fields) -> generation_pb2.Task:
+        request = generation_pb2.GenerateRequest(model=model, prompt=prompt, **fields)
+        return await call(self.generation.Generate, request)
+
+    async def get(self, task_id: str) -> generation_pb2.Task:
+        return await call(self.generation.GetTask, generation_pb2.GetTaskRequest(id=task_id))
+
+    async def wait_for(self, task_id: str, predicate, timeout: float = 30.0) -> generation_pb2.Task:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            task = await self.get(task_id)
+            if predicate(task):
+                return task
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"task {task_id} never got there; last: {task}")
+            await asyncio.sleep(0.05)
+
+    async def settled(self, task_id: str, timeout: float = 30.0) -> generation_pb2.Task:
+        """Until the task is terminal, or completed by the provider when no storage runs."""
+
+        def done(t: generation_pb2.Task) -> bool:
+            if t.status in (generation_pb2.SUCCESS, generation_pb2.FAILED, generation_pb2.CANCELLED):
+                return True
+            return not HAS_STORAGE and t.progress >= 1.0 and t.status == generation_pb2.PROCESSING and bool(t.results)
+
+        return await self.wait_for(task_id, done, timeout)
+
+
+@contextlib.asynccontextmanager
+async def pipeline_running(
+    pg_url: str, nats_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path, *, services=None, env=None
+) -> AsyncIterator[Pipeline]:
+    schema = f"p_{uuid.uuid4().hex[:12]}"
+    namespace = f"p{uuid.uuid4().hex[:12]}"
+    fakes = make_fakes(seconds_to_finish=None)
+    for fake in fakes.values():
+        fake.script = Script(polls_to_finish=2)
+    simulator = SimulatorApp(fakes)
+    try:
+        async with serve_asgi(simulator) as sim_url, serve_asgi(create_local_provider(tmp_path / "local")) as local_url:
+            simulator.set_base_url(sim_url)
+            for key, value in simulator_env(sim_url).items():
+                monkeypatch.setenv(key, value)
+            monkeypatch.setenv("AIGEN_PROVIDER_LOCAL_ENDPOINT", local_url)
+            monkeypatch.setenv("AIGEN_NETGUARD_ALLOW", "127.0.0.1")
+            monkeypatch.setenv("AIGEN_STORAGE_DIR", str(tmp_path / "objects"))
+            monkeypatch.setenv("AIGEN_POLL_INTERVAL_S", "0.2")
+            for key, value in (env or {}).items():
+                monkeypatch.setenv(key, value)
+            settings = Settings(
+                database_url=pg_url,
+                db_schema=schema,
+                nats_url=nats_url,
+                nats_namespace=namespace,
+                secret_key=SECRET,
+                home=tmp_path,
+                log_format="text",
+            )
+            wanted = services or ("catalog", "dispatcher", "poller", *(("storage",) if HAS_STORAGE else ()))
+            async with running_stack(settings, wanted) as stack:
+                yield Pipeline(
+                    stack=stack,
+                    fakes=fakes,
+                    generation=generation_pb2_grpc.GenerationServiceStub(stack.channel("dispatcher")),
+                    catalog=catalog_pb2_grpc.CatalogServiceStub(stack.channel("catalog")),
+                    poller=generation_pb2_grpc.PollerServiceStub(stack.channel("poller")),
+                    simulator_url=sim_url,
+                )
+    finally:
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await _drop_streams(nats_url, namespace)
+
+
+async def _drop_streams(nats_url: str, namespace: str) -> None:
+    from aigen.bus.connection import connect
+
+    nc = await connect(nats_url)
+    js = nc.jetstream()
+    with contextlib.suppress(Exception):
+        for info in await js.streams_info():
+            if info.config.name and info.config.name.startswith(namespace):
+                await js.delete_stream(info.config.name)
+    await nc.close()
+
+
+@pytest.fixture
+async def pipeline(pg_url, nats_url, monkeypatch, tmp_path) -> AsyncIterator[Pipeline]:
+    async with pipeline_running(pg_url, nats_url, monkeypatch, tmp_path) as p:
+        yield p
