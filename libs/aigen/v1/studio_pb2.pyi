@@ -1470,6 +1470,7 @@ class GenerateForShotRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _builtins.int
     NUMBER_OF_OUTPUTS_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
     shot_id: _builtins.str
     output_type: _common_pb2.OutputType.ValueType
     model: _builtins.str
@@ -1478,6 +1479,8 @@ class GenerateForShotRequest(_message.Message):
     """empty: composed from project, setting, shot, characters"""
     number_of_outputs: _builtins.int
     request_id: _builtins.str
+    owner: _builtins.str
+    """empty: "studio" """
     @_builtins.property
     def reference_images(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """empty: the characters' references, when the model takes images"""
@@ -1495,10 +1498,11 @@ class GenerateForShotRequest(_message.Message):
         parameters: _struct_pb2.Struct | None = ...,
         number_of_outputs: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        owner: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "number_of_outputs", b"number_of_outputs", "output_type", b"output_type", "parameters", b"parameters", "prompt", b"prompt", "reference_images", b"reference_images", "request_id", b"request_id", "shot_id", b"shot_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "number_of_outputs", b"number_of_outputs", "output_type", b"output_type", "owner", b"owner", "parameters", b"parameters", "prompt", b"prompt", "reference_images", b"reference_images", "request_id", b"request_id", "shot_id", b"shot_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1538,6 +1542,7 @@ class ShotOverview(_message.Message):
     RUNNING_TASKS_FIELD_NUMBER: _builtins.int
     FRAME_COUNT_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
+    SELECTED_AUDIO_FIELD_NUMBER: _builtins.int
     frame_count: _builtins.int
     cost_usd: _builtins.str
     @_builtins.property
@@ -1546,6 +1551,10 @@ class ShotOverview(_message.Message):
     def selected_frame(self) -> Global___Frame: ...
     @_builtins.property
     def running_tasks(self) -> _containers.RepeatedCompositeFieldContainer[_generation_pb2.Task]: ...
+    @_builtins.property
+    def selected_audio(self) -> Global___Frame:
+        """the chosen audio take, played under the picture"""
+
     def __init__(
         self,
         *,
@@ -1554,10 +1563,11 @@ class ShotOverview(_message.Message):
         running_tasks: _abc.Iterable[_generation_pb2.Task] | None = ...,
         frame_count: _builtins.int = ...,
         cost_usd: _builtins.str = ...,
+        selected_audio: Global___Frame | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["selected_frame", b"selected_frame", "shot", b"shot"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["selected_audio", b"selected_audio", "selected_frame", b"selected_frame", "shot", b"shot"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "frame_count", b"frame_count", "running_tasks", b"running_tasks", "selected_frame", b"selected_frame", "shot", b"shot"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "frame_count", b"frame_count", "running_tasks", b"running_tasks", "selected_audio", b"selected_audio", "selected_frame", b"selected_frame", "shot", b"shot"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1590,12 +1600,15 @@ class EpisodeOverviewResponse(_message.Message):
     SHOTS_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
     TOTAL_DURATION_SECONDS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
     cost_usd: _builtins.str
     total_duration_seconds: _builtins.float
     @_builtins.property
     def episode(self) -> Global___Episode: ...
     @_builtins.property
     def shots(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShotOverview]: ...
+    @_builtins.property
+    def cost(self) -> Global___CostSummary: ...
     def __init__(
         self,
         *,
@@ -1603,10 +1616,11 @@ class EpisodeOverviewResponse(_message.Message):
         shots: _abc.Iterable[Global___ShotOverview] | None = ...,
         cost_usd: _builtins.str = ...,
         total_duration_seconds: _builtins.float = ...,
+        cost: Global___CostSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["episode", b"episode"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "episode", b"episode"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "episode", b"episode", "shots", b"shots", "total_duration_seconds", b"total_duration_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "cost_usd", b"cost_usd", "episode", b"episode", "shots", b"shots", "total_duration_seconds", b"total_duration_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1677,6 +1691,7 @@ class ExportEpisodeRequest(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     WIDTH_FIELD_NUMBER: _builtins.int
     HEIGHT_FIELD_NUMBER: _builtins.int
+    FPS_FIELD_NUMBER: _builtins.int
     episode_id: _builtins.str
     kind: _builtins.str
     """"storyboard_html" | "storyboard_pdf" | "animatic" | "otio" | "fcpxml" """
@@ -1684,6 +1699,8 @@ class ExportEpisodeRequest(_message.Message):
     """animatic resolution; 0: 1280"""
     height: _builtins.int
     """0: 720"""
+    fps: _builtins.int
+    """animatic and timeline frame rate; 0: 25"""
     def __init__(
         self,
         *,
@@ -1691,10 +1708,11 @@ class ExportEpisodeRequest(_message.Message):
         kind: _builtins.str = ...,
         width: _builtins.int = ...,
         height: _builtins.int = ...,
+        fps: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["episode_id", b"episode_id", "height", b"height", "kind", b"kind", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["episode_id", b"episode_id", "fps", b"fps", "height", b"height", "kind", b"kind", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1712,12 +1730,14 @@ class Export(_message.Message):
     SIZE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     DETAILS_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     episode_id: _builtins.str
     kind: _builtins.str
     url: _builtins.str
     storage_key: _builtins.str
     size: _builtins.int
+    content_type: _builtins.str
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1733,10 +1753,11 @@ class Export(_message.Message):
         size: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         details: _struct_pb2.Struct | None = ...,
+        content_type: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "details", b"details"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "details", b"details", "episode_id", b"episode_id", "id", b"id", "kind", b"kind", "size", b"size", "storage_key", b"storage_key", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "created_at", b"created_at", "details", b"details", "episode_id", b"episode_id", "id", b"id", "kind", b"kind", "size", b"size", "storage_key", b"storage_key", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

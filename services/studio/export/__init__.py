@@ -1,0 +1,1 @@
+"""Episode exports: storyboard (HTML, PDF), animatic video, editor timeline (OTIO, FCP XML)."""
