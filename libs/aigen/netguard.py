@@ -297,7 +297,7 @@ class NetGuard:
             raise Refused(text, f"not a valid URL ({_describe(exc)})") from None
         if parsed.scheme not in SCHEMES:
             raise Refused(
-                text, f"the scheme {parsed.scheme or '(none)'!r} is not allowed; only http and https"
+                text, f"the scheme {parsed.scheme or '(none)'!r} is refused; only http and https are fetched"
             )
         host = parsed.host
         if not host:

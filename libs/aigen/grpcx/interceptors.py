@@ -115,6 +115,32 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+
+        if handler.stream_unary is not None:
+            inner_upload = handler.stream_unary
+
+            async def upload(requests: AsyncIterator[Any], ctx: aio.ServicerContext) -> Any:
+                start = time.perf_counter()
+                failed: BaseException | None = None
+                with (
+                    context.bound(correlation=correlation),
+                    tracer().start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER),
+                ):
+                    await ctx.send_initial_metadata(((CORRELATION_HEADER, correlation),))
+                    try:
+                        return await inner_upload(requests, ctx)
+                    except Exception as exc:
+                        failed = exc
+                        await fail(exc, ctx)
+                        raise
+                    finally:
+                        record(start, ctx, failed)
+
+            return grpc.stream_unary_rpc_method_handler(
+                upload,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         return handler
 
 
