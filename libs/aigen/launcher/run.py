@@ -120,6 +120,8 @@ async def run(options: RunOptions) -> int:
         if not env.get("AIGEN_SECRET_KEY"):
             env["AIGEN_SECRET_KEY"] = secrets.load_or_create(home)
         env.setdefault("AIGEN_STORAGE_DIR", str(home / "objects"))
+        # On one machine the local provider and the simulator serve results from loopback.
+        env.setdefault("AIGEN_NETGUARD_ALLOW", "127.0.0.1,::1")
         if "AIGEN_GATEWAY_PORT" not in env:
             options.gateway_port = _port_or_free(options.gateway_port)
         children = plan(options, env)
