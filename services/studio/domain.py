@@ -521,6 +521,7 @@ class Cut:
     start: float
     duration: float
     clip_seconds: float | None = None  # the picture's own length, for a video
+    audio_seconds: float | None = None  # the sound's own length
 
 
 @dataclass(frozen=True)
@@ -564,15 +565,17 @@ def shot_duration(shot: Shot, picture: MediaType, clip_seconds: float | None) ->
     return DEFAULT_STILL_SECONDS
 
 
-def plan_export(shots: Sequence[ShotTakes], clip_seconds: Mapping[uuid.UUID, float]) -> ExportPlan:
-    """The cuts in order with their start times; `clip_seconds` holds video frames' lengths."""
+def plan_export(shots: Sequence[ShotTakes], lengths: Mapping[uuid.UUID, float]) -> ExportPlan:
+    """The cuts in order with their start times; `lengths` holds the media lengths known (by frame
+    id: videos and sounds)."""
     cuts: list[Cut] = []
     start = 0.0
     for takes in require_pictures(shots):
         assert takes.picture is not None
-        clip = clip_seconds.get(takes.picture.id)
+        clip = lengths.get(takes.picture.id)
         duration = shot_duration(takes.shot, takes.picture.media_type, clip)
-        cuts.append(Cut(takes.shot, takes.picture, takes.audio, start, duration, clip))
+        sound = lengths.get(takes.audio.id) if takes.audio is not None else None
+        cuts.append(Cut(takes.shot, takes.picture, takes.audio, start, duration, clip, sound))
         start += duration
     return ExportPlan(tuple(cuts))
 

@@ -38,15 +38,15 @@ TIMELINES = (ExportKind.OTIO, ExportKind.FCPXML)
 
 
 def frames_needed(kind: ExportKind, shots: list[ShotTakes]) -> list[Frame]:
-    """What must be read locally: every picture and sound for the animatic, pictures for the
-    storyboard, and only video clips (for their length) for a timeline, which links to the rest."""
+    """What must be read locally: pictures for the animatic and the storyboard, sounds for the
+    animatic; a timeline links to its media and reads only clips and sounds, for their length."""
     needed: list[Frame] = []
     for takes in shots:
         picture = takes.picture
         assert picture is not None
         if kind is ExportKind.ANIMATIC or kind in STORYBOARDS or picture.media_type is MediaType.VIDEO:
             needed.append(picture)
-        if kind is ExportKind.ANIMATIC and takes.audio is not None:
+        if kind not in STORYBOARDS and takes.audio is not None:
             needed.append(takes.audio)
     return needed
 
@@ -75,8 +75,8 @@ class EpisodeExporter:
         folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="studio-export-", dir=self.workdir))
         try:
             media = await self.fetcher.fetch_all(frames_needed(spec.kind, shots), folder)
-            clips = await self._clip_lengths(shots, media)
-            plan = domain.plan_export(shots, clips)
+            lengths = await self._lengths(shots, media)
+            plan = domain.plan_export(shots, lengths)
             export_id = uuid.uuid4()
             out = folder / f"{export_id}.{spec.kind.extension}"
             try:
@@ -106,16 +106,17 @@ class EpisodeExporter:
             )
         )
 
-    async def _clip_lengths(
+    async def _lengths(
         self, shots: list[ShotTakes], media: Mapping[uuid.UUID, Path]
     ) -> dict[uuid.UUID, float]:
+        """How long each video and sound read here lasts (stills have no length of their own)."""
         lengths: dict[uuid.UUID, float] = {}
         for takes in shots:
-            picture = takes.picture
-            if picture is not None and picture.media_type is MediaType.VIDEO and picture.id in media:
-                info = await tools.probe(media[picture.id])
-                if info.duration:
-                    lengths[picture.id] = info.duration
+            for frame in (takes.picture, takes.audio):
+                if frame is not None and frame.media_type is not MediaType.IMAGE and frame.id in media:
+                    info = await tools.probe(media[frame.id])
+                    if info.duration:
+                        lengths[frame.id] = info.duration
         return lengths
 
     async def _build(

@@ -56,26 +56,46 @@ def _clip(cut: Cut, fps: int) -> otio.schema.Clip:
     )
 
 
+def _sound(cut: Cut, fps: int) -> tuple[otio.schema.Clip, float]:
+    """The shot's sound clip, and how much of the shot it leaves silent."""
+    assert cut.audio is not None
+    heard = min(cut.duration, cut.audio_seconds or cut.duration)
+    reference = otio.schema.ExternalReference(
+        target_url=cut.audio.url, available_range=_range(cut.audio_seconds or heard, fps)
+    )
+    clip = otio.schema.Clip(
+        name=f"Shot {cut.shot.shot_number} sound",
+        media_reference=reference,
+        source_range=_range(heard, fps),
+        metadata=_metadata(cut, "audio"),
+    )
+    return clip, cut.duration - heard
+
+
 def build_timeline(plan: ExportPlan, spec: ExportSpec, name: str) -> otio.schema.Timeline:
     fps = spec.fps
     timeline = otio.schema.Timeline(name=name)
     timeline.global_start_time = otio.opentime.RationalTime(0, fps)
     video = otio.schema.Track(name="Picture", kind=otio.schema.TrackKind.Video)
     audio = otio.schema.Track(name="Sound", kind=otio.schema.TrackKind.Audio)
+    silence = 0.0  # runs of silence become one gap
+
+    def flush() -> None:
+        nonlocal silence
+        if _frames(silence, fps).value > 0:
+            audio.append(otio.schema.Gap(source_range=_range(silence, fps)))
+        silence = 0.0
+
     for cut in plan.cuts:
         video.append(_clip(cut, fps))
         if cut.audio is None:
-            audio.append(otio.schema.Gap(source_range=_range(cut.duration, fps)))
+            silence += cut.duration
             continue
-        sound = otio.schema.ExternalReference(target_url=cut.audio.url)
-        audio.append(
-            otio.schema.Clip(
-                name=f"Shot {cut.shot.shot_number} sound",
-                media_reference=sound,
-                source_range=_range(cut.duration, fps),
-                metadata=_metadata(cut, "audio"),
-            )
-        )
+        flush()
+        clip, rest = _sound(cut, fps)
+        audio.append(clip)
+        silence += rest
+    flush()
     timeline.tracks.append(video)
     if plan.has_audio:
         timeline.tracks.append(audio)

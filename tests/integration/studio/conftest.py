@@ -16,10 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
-from starlette.applications import Starlette
-from starlette.staticfiles import StaticFiles
-
 from aigen import errors
 from aigen.db import migrations
 from aigen.grpcx.client import channel
@@ -33,6 +29,10 @@ from aigen.v1 import (
     generation_pb2_grpc,
     studio_pb2_grpc,
 )
+from google.protobuf.timestamp_pb2 import Timestamp
+from starlette.applications import Starlette
+from starlette.staticfiles import StaticFiles
+
 from services.studio.export.exporter import EpisodeExporter
 from services.studio.export.media import MediaFetcher
 from services.studio.generation import ShotGeneration
@@ -127,7 +127,11 @@ async def studio(db, tmp_path) -> AsyncIterator[StudioHarness]:
     dispatcher = FakeDispatcher()
     fakes = create_server(
         [
-            (generation_pb2_grpc.add_GenerationServiceServicer_to_server, dispatcher, "aigen.v1.GenerationService"),
+            (
+                generation_pb2_grpc.add_GenerationServiceServicer_to_server,
+                dispatcher,
+                "aigen.v1.GenerationService",
+            ),
             (catalog_pb2_grpc.add_CatalogServiceServicer_to_server, FakeCatalog(), "aigen.v1.CatalogService"),
         ]
     )
@@ -141,7 +145,9 @@ async def studio(db, tmp_path) -> AsyncIterator[StudioHarness]:
     )
     exporter = EpisodeExporter(repo, store, MediaFetcher(http, store), workdir=tmp_path)
     service = StudioService(repo, generation, exporter, store)
-    server = create_server([(studio_pb2_grpc.add_StudioServiceServicer_to_server, service, "aigen.v1.StudioService")])
+    server = create_server(
+        [(studio_pb2_grpc.add_StudioServiceServicer_to_server, service, "aigen.v1.StudioService")]
+    )
     await server.start()
     client = channel(f"127.0.0.1:{server.port}", default_timeout=120.0)
     try:

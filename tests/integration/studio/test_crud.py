@@ -6,7 +6,6 @@ import uuid
 
 import grpc
 import pytest
-
 from aigen.grpcx.status import from_rpc_error
 from aigen.v1 import common_pb2, studio_pb2
 
@@ -24,7 +23,9 @@ def violations(error: grpc.RpcError) -> list[str]:
 
 async def new_project(stub, slug: str | None = None, **fields) -> studio_pb2.Project:
     return await stub.CreateProject(
-        studio_pb2.CreateProjectRequest(slug=slug or f"p-{uuid.uuid4().hex[:8]}", name="Night Harbour", **fields)
+        studio_pb2.CreateProjectRequest(
+            slug=slug or f"p-{uuid.uuid4().hex[:8]}", name="Night Harbour", **fields
+        )
     )
 
 
@@ -33,29 +34,40 @@ async def test_projects_episodes_and_shots_round_trip(studio):
     project = await new_project(
         stub, "night-harbour", default_models={"IMAGE": "still-model"}, style_prompt="Painterly"
     )
-    assert project.slug == "night-harbour" and project.default_models == {"IMAGE": "still-model"}
+    assert project.slug == "night-harbour"
+    assert project.default_models == {"IMAGE": "still-model"}
     assert (await stub.GetProject(studio_pb2.GetProjectRequest(id="night-harbour"))).id == project.id
     assert (await stub.GetProject(studio_pb2.GetProjectRequest(id=project.id))).slug == "night-harbour"
 
     updated = await stub.UpdateProject(
-        studio_pb2.UpdateProjectRequest(id=project.id, name="Night Harbour II", default_models={"VIDEO": "clip-model"})
+        studio_pb2.UpdateProjectRequest(
+            id=project.id, name="Night Harbour II", default_models={"VIDEO": "clip-model"}
+        )
     )
-    assert updated.name == "Night Harbour II" and updated.style_prompt == "Painterly"
+    assert updated.name == "Night Harbour II"
+    assert updated.style_prompt == "Painterly"
     assert updated.default_models == {"IMAGE": "still-model", "VIDEO": "clip-model"}
     cleared = await stub.UpdateProject(
         studio_pb2.UpdateProjectRequest(id=project.id, default_models={"IMAGE": ""}, style_prompt="")
     )
-    assert cleared.default_models == {"VIDEO": "clip-model"} and cleared.style_prompt == ""
+    assert cleared.default_models == {"VIDEO": "clip-model"}
+    assert cleared.style_prompt == ""
 
     first = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id, title="Arrival"))
     second = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id, title="Storm"))
-    fifth = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id, number=5, script="INT."))
+    fifth = await stub.CreateEpisode(
+        studio_pb2.CreateEpisodeRequest(project_id=project.id, number=5, script="INT.")
+    )
     after = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
     assert [first.number, second.number, fifth.number, after.number] == [1, 2, 5, 6]
     listed = await stub.ListEpisodes(studio_pb2.ListEpisodesRequest(project_id=project.id))
     assert [e.number for e in listed.episodes] == [1, 2, 5, 6]
-    renumbered = await stub.UpdateEpisode(studio_pb2.UpdateEpisodeRequest(id=second.id, number=3, synopsis="Rain"))
-    assert renumbered.number == 3 and renumbered.title == "Storm" and renumbered.synopsis == "Rain"
+    renumbered = await stub.UpdateEpisode(
+        studio_pb2.UpdateEpisodeRequest(id=second.id, number=3, synopsis="Rain")
+    )
+    assert renumbered.number == 3
+    assert renumbered.title == "Storm"
+    assert renumbered.synopsis == "Rain"
 
     shots = [
         await stub.CreateShot(
@@ -63,12 +75,15 @@ async def test_projects_episodes_and_shots_round_trip(studio):
                 episode_id=first.id,
                 title=f"Shot {i}",
                 duration_seconds=1.5 * i,
-                scene_descriptions=[studio_pb2.SceneDescription(character_name="Mara", description=f"looks {i}")],
+                scene_descriptions=[
+                    studio_pb2.SceneDescription(character_name="Mara", description=f"looks {i}")
+                ],
             )
         )
         for i in (1, 2, 3)
     ]
-    assert [s.shot_number for s in shots] == [1, 2, 3] and [s.order for s in shots] == [1, 2, 3]
+    assert [s.shot_number for s in shots] == [1, 2, 3]
+    assert [s.order for s in shots] == [1, 2, 3]
     changed = await stub.UpdateShot(
         studio_pb2.UpdateShotRequest(
             id=shots[1].id,
@@ -79,7 +94,9 @@ async def test_projects_episodes_and_shots_round_trip(studio):
             ],
         )
     )
-    assert changed.camera == "dolly in" and changed.title == "Shot 2" and changed.duration_seconds == 3.0
+    assert changed.camera == "dolly in"
+    assert changed.title == "Shot 2"
+    assert changed.duration_seconds == 3.0
     assert [(d.character_name, d.description) for d in changed.scene_descriptions] == [
         ("mara", "turns"),
         ("Oskar", "waves"),
@@ -91,7 +108,8 @@ async def test_projects_episodes_and_shots_round_trip(studio):
 
     project_now = await stub.GetProject(studio_pb2.GetProjectRequest(id=project.id))
     episode_now = await stub.GetEpisode(studio_pb2.GetEpisodeRequest(id=first.id))
-    assert project_now.episode_count == 4 and episode_now.shot_count == 3
+    assert project_now.episode_count == 4
+    assert episode_now.shot_count == 3
     assert project.id in [p.id for p in (await stub.ListProjects(studio_pb2.ListProjectsRequest())).projects]
 
 
@@ -102,15 +120,20 @@ async def test_reorder_shots_sets_the_order_the_episode_lists(studio):
     a, b, c = [
         await stub.CreateShot(studio_pb2.CreateShotRequest(episode_id=episode.id, title=t)) for t in "abc"
     ]
-    reordered = await stub.ReorderShots(studio_pb2.ReorderShotsRequest(episode_id=episode.id, shot_ids=[c.id, a.id, b.id]))
+    reordered = await stub.ReorderShots(
+        studio_pb2.ReorderShotsRequest(episode_id=episode.id, shot_ids=[c.id, a.id, b.id])
+    )
     assert [s.title for s in reordered.shots] == ["c", "a", "b"]
     assert [s.order for s in reordered.shots] == [1, 2, 3]
     listed = await stub.ListShots(studio_pb2.ListShotsRequest(episode_id=episode.id))
     assert [s.id for s in listed.shots] == [c.id, a.id, b.id]
     assert [s.shot_number for s in listed.shots] == [3, 1, 2]  # numbers are labels; order is order
 
-    error = await failing(stub.ReorderShots, studio_pb2.ReorderShotsRequest(episode_id=episode.id, shot_ids=[c.id, a.id]))
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations(error) == ["shot_ids"]
+    error = await failing(
+        stub.ReorderShots, studio_pb2.ReorderShotsRequest(episode_id=episode.id, shot_ids=[c.id, a.id])
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(error) == ["shot_ids"]
 
 
 async def test_characters_link_in_order_and_settings_belong_to_the_project(studio):
@@ -118,23 +141,31 @@ async def test_characters_link_in_order_and_settings_belong_to_the_project(studi
     project = await new_project(stub)
     episode = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
     harbour = await stub.CreateSetting(
-        studio_pb2.CreateSettingRequest(project_id=project.id, location="Harbour", time_of_day="night", mood="tense")
+        studio_pb2.CreateSettingRequest(
+            project_id=project.id, location="Harbour", time_of_day="night", mood="tense"
+        )
     )
     shot = await stub.CreateShot(studio_pb2.CreateShotRequest(episode_id=episode.id, setting_id=harbour.id))
     assert shot.setting_id == harbour.id
     mara = await stub.CreateCharacter(
-        studio_pb2.CreateCharacterRequest(project_id=project.id, name="Mara", reference_images=["http://ref/m.png"])
+        studio_pb2.CreateCharacterRequest(
+            project_id=project.id, name="Mara", reference_images=["http://ref/m.png"]
+        )
     )
     oskar = await stub.CreateCharacter(studio_pb2.CreateCharacterRequest(project_id=project.id, name="Oskar"))
     await stub.LinkCharacter(studio_pb2.LinkCharacterRequest(shot_id=shot.id, character_id=oskar.id))
     linked = await stub.LinkCharacter(studio_pb2.LinkCharacterRequest(shot_id=shot.id, character_id=mara.id))
     again = await stub.LinkCharacter(studio_pb2.LinkCharacterRequest(shot_id=shot.id, character_id=mara.id))
     assert list(linked.character_ids) == [oskar.id, mara.id] == list(again.character_ids)
-    unlinked = await stub.UnlinkCharacter(studio_pb2.UnlinkCharacterRequest(shot_id=shot.id, character_id=oskar.id))
+    unlinked = await stub.UnlinkCharacter(
+        studio_pb2.UnlinkCharacterRequest(shot_id=shot.id, character_id=oskar.id)
+    )
     assert list(unlinked.character_ids) == [mara.id]
 
     more = await stub.UpdateCharacter(
-        studio_pb2.UpdateCharacterRequest(id=mara.id, reference_images=["http://ref/m2.png", "http://ref/m.png"])
+        studio_pb2.UpdateCharacterRequest(
+            id=mara.id, reference_images=["http://ref/m2.png", "http://ref/m.png"]
+        )
     )
     assert list(more.reference_images) == ["http://ref/m.png", "http://ref/m2.png"]
     moved = await stub.UpdateSetting(studio_pb2.UpdateSettingRequest(id=harbour.id, mood="calm"))
@@ -150,10 +181,13 @@ async def test_duplicates_are_already_exists(studio):
     stub = studio.stub
     project = await new_project(stub, "dup-slug")
     error = await failing(stub.CreateProject, studio_pb2.CreateProjectRequest(slug="dup-slug", name="Other"))
-    assert error.code() == grpc.StatusCode.ALREADY_EXISTS and "dup-slug" in error.details()
+    assert error.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "dup-slug" in error.details()
 
     episode = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id, number=2))
-    error = await failing(stub.CreateEpisode, studio_pb2.CreateEpisodeRequest(project_id=project.id, number=2))
+    error = await failing(
+        stub.CreateEpisode, studio_pb2.CreateEpisodeRequest(project_id=project.id, number=2)
+    )
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     other = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
     error = await failing(stub.UpdateEpisode, studio_pb2.UpdateEpisodeRequest(id=other.id, number=2))
@@ -164,7 +198,9 @@ async def test_duplicates_are_already_exists(studio):
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
 
     await stub.CreateCharacter(studio_pb2.CreateCharacterRequest(project_id=project.id, name="Mara"))
-    error = await failing(stub.CreateCharacter, studio_pb2.CreateCharacterRequest(project_id=project.id, name="mara"))
+    error = await failing(
+        stub.CreateCharacter, studio_pb2.CreateCharacterRequest(project_id=project.id, name="mara")
+    )
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
@@ -196,17 +232,21 @@ async def test_bad_input_is_invalid_argument_naming_every_field(studio):
     assert violations(error) == ["media_type", "url"]
     error = await failing(
         stub.CreateCharacter,
-        studio_pb2.CreateCharacterRequest(project_id=project.id, name="Mara", reference_images=["javascript:x"]),
+        studio_pb2.CreateCharacterRequest(
+            project_id=project.id, name="Mara", reference_images=["javascript:x"]
+        ),
     )
     assert violations(error) == ["reference_images[0]"]
     error = await failing(stub.CreateSetting, studio_pb2.CreateSettingRequest(project_id=project.id))
     assert violations(error) == ["location"]
     error = await failing(stub.GetShot, studio_pb2.GetShotRequest(id=""))
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations(error) == ["id"]
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(error) == ["id"]
     error = await failing(stub.GetShot, studio_pb2.GetShotRequest(id="not-an-id"))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     error = await failing(stub.GetCost, studio_pb2.GetCostRequest())
-    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations(error) == ["scope"]
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(error) == ["scope"]
 
 
 async def test_an_entity_of_another_project_or_episode_is_not_found(studio):
@@ -215,7 +255,9 @@ async def test_an_entity_of_another_project_or_episode_is_not_found(studio):
     theirs = await new_project(stub)
     episode = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=mine.id))
     other_episode = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=mine.id))
-    foreign_setting = await stub.CreateSetting(studio_pb2.CreateSettingRequest(project_id=theirs.id, location="Mars"))
+    foreign_setting = await stub.CreateSetting(
+        studio_pb2.CreateSettingRequest(project_id=theirs.id, location="Mars")
+    )
     foreign_character = await stub.CreateCharacter(
         studio_pb2.CreateCharacterRequest(project_id=theirs.id, name="Stranger")
     )
@@ -225,8 +267,14 @@ async def test_an_entity_of_another_project_or_episode_is_not_found(studio):
     for call, request in (
         (stub.CreateShot, studio_pb2.CreateShotRequest(episode_id=episode.id, setting_id=foreign_setting.id)),
         (stub.UpdateShot, studio_pb2.UpdateShotRequest(id=shot.id, setting_id=foreign_setting.id)),
-        (stub.LinkCharacter, studio_pb2.LinkCharacterRequest(shot_id=shot.id, character_id=foreign_character.id)),
-        (stub.ReorderShots, studio_pb2.ReorderShotsRequest(episode_id=episode.id, shot_ids=[shot.id, elsewhere.id])),
+        (
+            stub.LinkCharacter,
+            studio_pb2.LinkCharacterRequest(shot_id=shot.id, character_id=foreign_character.id),
+        ),
+        (
+            stub.ReorderShots,
+            studio_pb2.ReorderShotsRequest(episode_id=episode.id, shot_ids=[shot.id, elsewhere.id]),
+        ),
         (stub.CreateEpisode, studio_pb2.CreateEpisodeRequest(project_id=str(uuid.uuid4()))),
     ):
         error = await failing(call, request)
@@ -242,7 +290,9 @@ async def test_frames_are_numbered_and_one_picture_and_one_sound_are_chosen(stud
 
     async def add(media, name):
         return await stub.CreateFrame(
-            studio_pb2.CreateFrameRequest(shot_id=shot.id, media_type=media, url=f"http://media.invalid/{name}")
+            studio_pb2.CreateFrameRequest(
+                shot_id=shot.id, media_type=media, url=f"http://media.invalid/{name}"
+            )
         )
 
     first = await add(common_pb2.IMAGE, "a.png")
@@ -262,7 +312,8 @@ async def test_frames_are_numbered_and_one_picture_and_one_sound_are_chosen(stud
     assert moved.frame_number == 9
     await stub.DeleteFrame(studio_pb2.DeleteFrameRequest(id=first.id))
     after = await add(common_pb2.IMAGE, "e.png")
-    assert after.frame_number == 10 and not after.selected
+    assert after.frame_number == 10
+    assert not after.selected
 
 
 async def test_deleting_a_shot_removes_its_frames_and_generating_for_it_fails_precondition(studio):
@@ -271,22 +322,28 @@ async def test_deleting_a_shot_removes_its_frames_and_generating_for_it_fails_pr
     episode = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
     shot = await stub.CreateShot(studio_pb2.CreateShotRequest(episode_id=episode.id, description="a pier"))
     frame = await stub.CreateFrame(
-        studio_pb2.CreateFrameRequest(shot_id=shot.id, media_type=common_pb2.IMAGE, url="http://media.invalid/a.png")
+        studio_pb2.CreateFrameRequest(
+            shot_id=shot.id, media_type=common_pb2.IMAGE, url="http://media.invalid/a.png"
+        )
     )
     await stub.DeleteShot(studio_pb2.DeleteShotRequest(id=shot.id))
 
     error = await failing(stub.ListFrames, studio_pb2.ListFramesRequest(shot_id=shot.id))
     assert error.code() == grpc.StatusCode.NOT_FOUND
     async with studio.repo.db.connection() as conn:
-        left = await (await conn.execute("SELECT count(*) FROM studio_frames WHERE id = %s", (frame.id,))).fetchone()
+        left = await (
+            await conn.execute("SELECT count(*) FROM studio_frames WHERE id = %s", (frame.id,))
+        ).fetchone()
     assert left[0] == 0
     error = await failing(
         stub.GenerateForShot, studio_pb2.GenerateForShotRequest(shot_id=shot.id, output_type=common_pb2.IMAGE)
     )
-    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "deleted" in error.details()
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "deleted" in error.details()
     assert studio.dispatcher.requests == []
     error = await failing(
-        stub.GenerateForShot, studio_pb2.GenerateForShotRequest(shot_id=str(uuid.uuid4()), output_type=common_pb2.IMAGE)
+        stub.GenerateForShot,
+        studio_pb2.GenerateForShotRequest(shot_id=str(uuid.uuid4()), output_type=common_pb2.IMAGE),
     )
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
@@ -296,10 +353,16 @@ async def test_deleting_a_project_removes_its_episodes_shots_characters_settings
     project = await new_project(stub)
     episode = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
     shot = await stub.CreateShot(studio_pb2.CreateShotRequest(episode_id=episode.id))
-    character = await stub.CreateCharacter(studio_pb2.CreateCharacterRequest(project_id=project.id, name="Mara"))
-    setting = await stub.CreateSetting(studio_pb2.CreateSettingRequest(project_id=project.id, location="Pier"))
+    character = await stub.CreateCharacter(
+        studio_pb2.CreateCharacterRequest(project_id=project.id, name="Mara")
+    )
+    setting = await stub.CreateSetting(
+        studio_pb2.CreateSettingRequest(project_id=project.id, location="Pier")
+    )
     frame = await stub.CreateFrame(
-        studio_pb2.CreateFrameRequest(shot_id=shot.id, media_type=common_pb2.IMAGE, url="http://media.invalid/a.png")
+        studio_pb2.CreateFrameRequest(
+            shot_id=shot.id, media_type=common_pb2.IMAGE, url="http://media.invalid/a.png"
+        )
     )
     survivor = await new_project(stub)
     await stub.DeleteProject(studio_pb2.DeleteProjectRequest(id=project.slug))
@@ -326,5 +389,7 @@ async def test_deleting_an_episode_removes_its_shots_and_keeps_the_project(studi
     episode = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
     shot = await stub.CreateShot(studio_pb2.CreateShotRequest(episode_id=episode.id))
     await stub.DeleteEpisode(studio_pb2.DeleteEpisodeRequest(id=episode.id))
-    assert (await failing(stub.GetShot, studio_pb2.GetShotRequest(id=shot.id))).code() == grpc.StatusCode.NOT_FOUND
+    assert (
+        await failing(stub.GetShot, studio_pb2.GetShotRequest(id=shot.id))
+    ).code() == grpc.StatusCode.NOT_FOUND
     assert (await stub.GetProject(studio_pb2.GetProjectRequest(id=project.id))).episode_count == 0

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-
 from aigen.errors import FailedPrecondition, InvalidArgument, NotFound
+
 from services.studio import domain
 from services.studio.domain import (
     Character,
@@ -62,7 +62,8 @@ def test_reorder_needs_every_shot_once_and_rejects_shots_of_other_episodes():
     assert domain.reorder([a, b, c], [str(c), str(a), str(b)]) == [c, a, b]
     with pytest.raises(InvalidArgument) as missing:
         domain.reorder([a, b, c], [str(c), str(a)])
-    assert missing.value.violations[0].field == "shot_ids" and str(b) in missing.value.message
+    assert missing.value.violations[0].field == "shot_ids"
+    assert str(b) in missing.value.message
     with pytest.raises(InvalidArgument) as twice:
         domain.reorder([a, b], [str(a), str(a)])
     assert twice.value.violations[0].field == "shot_ids[1]"
@@ -84,9 +85,13 @@ def test_result_types_map_to_media_types_with_the_task_output_as_fallback():
 
 
 def sources() -> PromptSources:
-    mara = character("Mara", "a tall lighthouse keeper in a yellow coat", ("http://ref/mara1.png", "http://ref/shared.png"))
+    mara = character(
+        "Mara", "a tall lighthouse keeper in a yellow coat", ("http://ref/mara1.png", "http://ref/shared.png")
+    )
     oskar = character("Oskar", "her grey-bearded brother", ("http://ref/shared.png", "http://ref/oskar.png"))
-    setting = Setting(uuid.uuid4(), uuid.uuid4(), "Harbour", "night", "tense", "Fog rolls over the piers", NOW, NOW)
+    setting = Setting(
+        uuid.uuid4(), uuid.uuid4(), "Harbour", "night", "tense", "Fog rolls over the piers", NOW, NOW
+    )
     s = shot(
         description="Mara watches a ship approach",
         action="she raises a lantern",
@@ -128,7 +133,11 @@ def test_cjk_sentences_keep_their_own_full_stop():
 
 def test_reference_images_come_from_linked_characters_in_order_once_and_capped():
     chars = sources().characters
-    assert domain.reference_images(chars, 10) == ["http://ref/mara1.png", "http://ref/shared.png", "http://ref/oskar.png"]
+    assert domain.reference_images(chars, 10) == [
+        "http://ref/mara1.png",
+        "http://ref/shared.png",
+        "http://ref/oskar.png",
+    ]
     assert domain.reference_images(chars, 2) == ["http://ref/mara1.png", "http://ref/shared.png"]
     assert domain.reference_images(chars, 0) == []
 
@@ -145,7 +154,9 @@ def test_reference_images_come_from_linked_characters_in_order_once_and_capped()
         ("CANCELLED", "0.03", None, ("0", "0")),
     ],
 )
-def test_cost_of_a_task_is_its_quote_while_running_and_what_it_cost_once_settled(status, quote, charge, expected):
+def test_cost_of_a_task_is_its_quote_while_running_and_what_it_cost_once_settled(
+    status, quote, charge, expected
+):
     quoted, settled = domain.task_cost(status, Decimal(quote), Decimal(charge) if charge else None)
     assert (quoted, settled) == (Decimal(expected[0]), Decimal(expected[1]))
 
@@ -155,7 +166,8 @@ def test_money_text_is_exact():
     assert domain.money(Decimal("1.234500")) == "1.2345"
     assert domain.money(Decimal("2")) == "2.00"
     assert domain.money(Decimal(0)) == "0"
-    assert domain.usd("nonsense") == Decimal(0) and domain.usd("") == Decimal(0)
+    assert domain.usd("nonsense") == Decimal(0)
+    assert domain.usd("") == Decimal(0)
 
 
 def test_export_needs_a_chosen_picture_in_every_shot_and_names_the_ones_without():
@@ -183,7 +195,8 @@ def test_export_plan_times_each_shot_by_its_duration_else_clip_length_else_defau
     )
     assert [c.start for c in plan.cuts] == [0.0, 2.5, 6.7]
     assert [c.duration for c in plan.cuts] == [2.5, 4.2, domain.DEFAULT_STILL_SECONDS]
-    assert plan.has_audio and plan.duration == pytest.approx(9.7)
+    assert plan.has_audio
+    assert plan.duration == pytest.approx(9.7)
 
 
 def test_export_spec_defaults_and_names_bad_fields():
@@ -213,10 +226,15 @@ def test_field_checks_collect_every_problem():
         "default_models[SMELL]",
         "default_models[IMAGE]",
     ]
-    assert domain.slug_problem("Night Harbour") and domain.slug_problem("-x") and not domain.slug_problem("night-1")
+    assert domain.slug_problem("Night Harbour")
+    assert domain.slug_problem("-x")
+    assert not domain.slug_problem("night-1")
 
 
 def test_default_models_merge_removes_with_an_empty_slug():
     current = {"IMAGE": "a", "VIDEO": "b"}
-    assert domain.merge_default_models(current, {"VIDEO": "", "AUDIO": "c"}, replace=False) == {"IMAGE": "a", "AUDIO": "c"}
+    assert domain.merge_default_models(current, {"VIDEO": "", "AUDIO": "c"}, replace=False) == {
+        "IMAGE": "a",
+        "AUDIO": "c",
+    }
     assert domain.merge_default_models(current, {"AUDIO": "c"}, replace=True) == {"AUDIO": "c"}
