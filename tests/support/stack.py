@@ -47,6 +47,18 @@ class Stack:
     def extra(self, service: str, key: str) -> Any:
         return self.runtimes[service].extra[key]
 
+    async def add_replica(self, name: str) -> Runtime:
+        """Another process of a service (say a second poller) sharing the same database and NATS."""
+        settings = self.settings.with_(listen="127.0.0.1:0", run_relay=False)
+        runtime, server = await start(spec_of(name), settings)
+        await server.start()
+        index = sum(1 for key in self.runtimes if key.startswith(name))
+        self.runtimes[f"{name}#{index}"] = runtime
+        self.servers[f"{name}#{index}"] = server
+        for worker_name, worker in runtime.workers:
+            self.tasks.append(asyncio.create_task(worker(self.stop_event), name=f"{name}#{index}:{worker_name}"))
+        return runtime
+
     async def close(self) -> None:
         self.stop_event.set()
         for ch in self.channels:

@@ -53,7 +53,10 @@ def load(package: str, component: str) -> list[Migration]:
 async def apply(db: Database, migrations: list[Migration]) -> list[Migration]:
     """Apply what is not applied yet; returns the migrations applied now."""
     applied_now: list[Migration] = []
-    async with db.connection() as conn:
+    async with db.connection() as conn, conn.transaction():
+        # Everything below, even creating the bookkeeping table, runs under one lock: processes
+        # starting together would otherwise race on CREATE TABLE IF NOT EXISTS.
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_LOCK_KEY,))
         await conn.execute(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -66,29 +69,23 @@ async def apply(db: Database, migrations: list[Migration]) -> list[Migration]:
             )
             """
         )
-        await conn.commit()
-        async with conn.transaction():
-            # Session-wide work below is serialised against other starters by this lock.
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_LOCK_KEY,))
-            rows = await (
-                await conn.execute("SELECT component, version, checksum FROM schema_migrations")
-            ).fetchall()
-            done = {(c, v): s for c, v, s in rows}
-            for migration in migrations:
-                key = (migration.component, migration.version)
-                if key in done:
-                    if done[key] != migration.checksum:
-                        raise MigrationError(
-                            f"{migration.component} migration {migration.version:04d}_{migration.name} "
-                            "was changed after it was applied; add a new migration instead"
-                        )
-                    continue
-                async with conn.transaction():
-                    await conn.execute(migration.sql.encode())  # type: ignore[call-overload]
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (component, version, name, checksum) "
-                        "VALUES (%s, %s, %s, %s)",
-                        (migration.component, migration.version, migration.name, migration.checksum),
+        rows = await (await conn.execute("SELECT component, version, checksum FROM schema_migrations")).fetchall()
+        done = {(c, v): s for c, v, s in rows}
+        for migration in migrations:
+            key = (migration.component, migration.version)
+            if key in done:
+                if done[key] != migration.checksum:
+                    raise MigrationError(
+                        f"{migration.component} migration {migration.version:04d}_{migration.name} "
+                        "was changed after it was applied; add a new migration instead"
                     )
-                applied_now.append(migration)
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql.encode())  # type: ignore[call-overload]
+                await conn.execute(
+                    "INSERT INTO schema_migrations (component, version, name, checksum) "
+                    "VALUES (%s, %s, %s, %s)",
+                    (migration.component, migration.version, migration.name, migration.checksum),
+                )
+            applied_now.append(migration)
     return applied_now

@@ -130,16 +130,24 @@ async def run(options: RunOptions) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, supervisor.stopping.set)
         await supervisor.start()
+        # Watch from the first moment: a service that dies while starting is restarted too.
+        watcher = asyncio.create_task(supervisor.watch())
         healthy = asyncio.ensure_future(supervisor.wait_healthy(90))
         stopping = asyncio.ensure_future(supervisor.stopping.wait())
         done, _ = await asyncio.wait([healthy, stopping], return_when=asyncio.FIRST_COMPLETED)
         if healthy in done:
             stopping.cancel()
-            healthy.result()
-            _banner(children, env)
-            await supervisor.watch()
+            try:
+                healthy.result()
+            except TimeoutError as exc:
+                print(f"aigen: {exc}; stopping", flush=True)
+                supervisor.failed = str(exc)
+                supervisor.stopping.set()
+            else:
+                _banner(children, env)
         else:
             healthy.cancel()
+        await watcher
         return 1 if supervisor.failed else 0
     finally:
         if supervisor is not None:

@@ -32,7 +32,7 @@ class Pipeline:
     fakes: dict[str, FakeProvider]
     generation: generation_pb2_grpc.GenerationServiceStub
     catalog: catalog_pb2_grpc.CatalogServiceStub
-    poller: generation_pb2_grpc.PollerServiceStub
+    poller: generation_pb2_grpc.PollerServiceStub | None
     simulator_url: str
 
     async def generate(self, model: str, prompt: str = "a lighthouse at dusk", **fields) -> generation_pb2.Task:
@@ -63,9 +63,50 @@ class Pipeline:
         return await self.wait_for(task_id, done, timeout)
 
 
+class CallbackReceiver:
+    """Stands in for the gateway's callback endpoint: forwards provider POSTs to the poller."""
+
+    def __init__(self) -> None:
+        self.poller: generation_pb2_grpc.PollerServiceStub | None = None
+        self.answers: list[tuple[int, dict]] = []
+        self.bodies: list[tuple[str, dict[str, str], bytes]] = []
+
+    async def __call__(self, scope, receive, send) -> None:
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+
+        from aigen import errors
+
+        request = Request(scope, receive)
+        _, _, provider, token = request.url.path.split("/", 3)
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.bodies.append((request.url.path, headers, body))
+        assert self.poller is not None
+        try:
+            reply = await call(
+                self.poller.DeliverCallback,
+                generation_pb2.DeliverCallbackRequest(provider=provider, token=token, headers=headers, body=body),
+            )
+            answer = (200, {"task_id": reply.task_id, "accepted": reply.accepted})
+        except errors.Unauthenticated as exc:
+            answer = (401, {"error": str(exc)})
+        except errors.DomainError as exc:
+            answer = (400, {"error": str(exc)})
+        self.answers.append(answer)
+        await JSONResponse(answer[1], status_code=answer[0])(scope, receive, send)
+
+
 @contextlib.asynccontextmanager
 async def pipeline_running(
-    pg_url: str, nats_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path, *, services=None, env=None
+    pg_url: str,
+    nats_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path,
+    *,
+    services=None,
+    env=None,
+    callbacks: CallbackReceiver | None = None,
 ) -> AsyncIterator[Pipeline]:
     schema = f"p_{uuid.uuid4().hex[:12]}"
     namespace = f"p{uuid.uuid4().hex[:12]}"
@@ -74,7 +115,10 @@ async def pipeline_running(
         fake.script = Script(polls_to_finish=2)
     simulator = SimulatorApp(fakes)
     try:
-        async with serve_asgi(simulator) as sim_url, serve_asgi(create_local_provider(tmp_path / "local")) as local_url:
+        async with contextlib.AsyncExitStack() as exits:
+            sim_url = await exits.enter_async_context(serve_asgi(simulator))
+            local_url = await exits.enter_async_context(serve_asgi(create_local_provider(tmp_path / "local")))
+            callback_url = await exits.enter_async_context(serve_asgi(callbacks)) if callbacks is not None else None
             simulator.set_base_url(sim_url)
             for key, value in simulator_env(sim_url).items():
                 monkeypatch.setenv(key, value)
@@ -85,6 +129,7 @@ async def pipeline_running(
             for key, value in (env or {}).items():
                 monkeypatch.setenv(key, value)
             settings = Settings(
+                callback_base_url=callback_url,
                 database_url=pg_url,
                 db_schema=schema,
                 nats_url=nats_url,
@@ -94,15 +139,18 @@ async def pipeline_running(
                 log_format="text",
             )
             wanted = services or ("catalog", "dispatcher", "poller", *(("storage",) if HAS_STORAGE else ()))
-            async with running_stack(settings, wanted) as stack:
-                yield Pipeline(
-                    stack=stack,
-                    fakes=fakes,
-                    generation=generation_pb2_grpc.GenerationServiceStub(stack.channel("dispatcher")),
-                    catalog=catalog_pb2_grpc.CatalogServiceStub(stack.channel("catalog")),
-                    poller=generation_pb2_grpc.PollerServiceStub(stack.channel("poller")),
-                    simulator_url=sim_url,
-                )
+            stack = await exits.enter_async_context(running_stack(settings, wanted))
+            poller = generation_pb2_grpc.PollerServiceStub(stack.channel("poller")) if "poller" in wanted else None
+            if callbacks is not None:
+                callbacks.poller = poller
+            yield Pipeline(
+                stack=stack,
+                fakes=fakes,
+                generation=generation_pb2_grpc.GenerationServiceStub(stack.channel("dispatcher")),
+                catalog=catalog_pb2_grpc.CatalogServiceStub(stack.channel("catalog")),
+                poller=poller,
+                simulator_url=sim_url,
+            )
     finally:
         async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
