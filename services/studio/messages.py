@@ -18,6 +18,7 @@ from services.studio.domain import (
     SceneDescription,
     Setting,
     Shot,
+    money,
 )
 from services.studio.repository import CostTotals
 
@@ -145,8 +146,6 @@ def export(e: ExportRecord, url: str | None = None) -> studio_pb2.Export:
 
 
 def cost(totals: CostTotals) -> studio_pb2.CostSummary:
-    from services.studio.domain import money
-
     return studio_pb2.CostSummary(
         quoted_usd=money(totals.quoted),
         settled_usd=money(totals.settled),

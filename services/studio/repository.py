@@ -295,9 +295,17 @@ class StudioRepository:
             await self._update(conn, "studio_projects", project.id, changes)
             return await self.get_project(str(project.id), conn)
 
-    async def delete_project(self, ref: str) -> Project:
+    async def delete_project(self, ref: str) -> tuple[Project, list[str]]:
+        """The project gone with everything in it; returns it and its exports' object keys."""
         async with self.db.transaction() as conn:
             project = await self.get_project(ref, conn)
+            await conn.execute("SELECT 1 FROM studio_projects WHERE id = %s FOR UPDATE", (project.id,))
+            keys = await self._all(
+                conn,
+                "SELECT x.storage_key FROM studio_exports x JOIN studio_episodes e ON e.id = x.episode_id "
+                "WHERE e.project_id = %s",
+                (project.id,),
+            )
             await conn.execute(
                 "INSERT INTO studio_deleted_shots (id) SELECT s.id FROM studio_shots s "
                 "JOIN studio_episodes e ON e.id = s.episode_id WHERE e.project_id = %s "
@@ -306,7 +314,7 @@ class StudioRepository:
             )
             await conn.execute("DELETE FROM studio_tasks WHERE project_id = %s", (project.id,))
             await conn.execute("DELETE FROM studio_projects WHERE id = %s", (project.id,))
-            return project
+            return project, [k[0] for k in keys]
 
     # --- episodes -----------------------------------------------------------------------------------
 
@@ -368,9 +376,14 @@ class StudioRepository:
                 "episode", str(number), f"the project already has an episode {number}"
             ) from None
 
-    async def delete_episode(self, episode_id: uuid.UUID) -> Episode:
+    async def delete_episode(self, episode_id: uuid.UUID) -> tuple[Episode, list[str]]:
+        """The episode gone with its shots and exports; returns it and its exports' object keys."""
         async with self.db.transaction() as conn:
             episode = await self.get_episode(episode_id, conn)
+            await conn.execute("SELECT 1 FROM studio_episodes WHERE id = %s FOR UPDATE", (episode_id,))
+            keys = await self._all(
+                conn, "SELECT storage_key FROM studio_exports WHERE episode_id = %s", (episode_id,)
+            )
             await conn.execute(
                 "INSERT INTO studio_deleted_shots (id) SELECT id FROM studio_shots WHERE episode_id = %s "
                 "ON CONFLICT DO NOTHING",
@@ -378,7 +391,7 @@ class StudioRepository:
             )
             await conn.execute("DELETE FROM studio_tasks WHERE episode_id = %s", (episode_id,))
             await conn.execute("DELETE FROM studio_episodes WHERE id = %s", (episode_id,))
-            return episode
+            return episode, [k[0] for k in keys]
 
     # --- shots --------------------------------------------------------------------------------------
 

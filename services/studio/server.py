@@ -3,16 +3,16 @@ storage."""
 
 from __future__ import annotations
 
-import httpx
 from aigen.bus.consumer import Consumer
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import channel
 from aigen.grpcx.server import Registration
+from aigen.netguard import NetGuard
 from aigen.runtime import Runtime, ServiceSpec
 from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc, studio_pb2_grpc
 
 from services.studio.export.exporter import EpisodeExporter
-from services.studio.export.media import MediaFetcher
+from services.studio.export.media import MAX_BYTES, MediaFetcher
 from services.studio.generation import ShotGeneration
 from services.studio.reactions import TaskReactions
 from services.studio.repository import StudioRepository
@@ -34,11 +34,8 @@ async def build(runtime: Runtime) -> list[Registration]:
         catalog_pb2_grpc.CatalogServiceStub(channels["catalog"]),
     )
     store = object_store(channels["storage"])
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(120.0, connect=10.0), headers={"User-Agent": "aigen-studio/0.1"}
-    )
-    runtime.on_close(http.aclose)
-    exporter = EpisodeExporter(repo, store, MediaFetcher(http, store))
+    guard = NetGuard.from_env(max_bytes=MAX_BYTES, read_timeout_s=120.0)
+    exporter = EpisodeExporter(repo, store, MediaFetcher(guard, store))
     spec = next(c for c in runtime.topology.consumers if c.durable.endswith(CONSUMER))
     consumer = Consumer(runtime.db, runtime.nc, spec, TaskReactions(repo, EventStore(runtime.db)))
     runtime.add_worker(f"consumer:{CONSUMER}", consumer.run)

@@ -7,6 +7,8 @@ repository (numbering and selection rules from `domain`), to `ShotGeneration` or
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -19,6 +21,8 @@ from services.studio.export.exporter import EpisodeExporter
 from services.studio.generation import ShotGeneration
 from services.studio.repository import StudioRepository
 from services.studio.storage import ObjectStore
+
+log = logging.getLogger("aigen.studio")
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -133,8 +137,18 @@ class StudioService(studio_pb2_grpc.StudioServiceServicer):
     async def DeleteProject(
         self, request: studio_pb2.DeleteProjectRequest, context: Any
     ) -> studio_pb2.DeleteResponse:
-        project = await self.repo.delete_project(_ref(request.id))
+        project, exports = await self.repo.delete_project(_ref(request.id))
+        await self._forget_exports(exports)
         return studio_pb2.DeleteResponse(id=str(project.id))
+
+    async def _forget_exports(self, keys: list[str]) -> None:
+        """Export files go with their episode. The records are gone already, so a file storage
+        cannot delete now is only logged: it is unreachable garbage, not a broken reference."""
+        for key in keys:
+            try:
+                await self.store.delete(key)
+            except Exception as exc:
+                log.warning("export %s stays in storage: %s: %s", key, type(exc).__name__, exc)
 
     # --- episodes -------------------------------------------------------------------------------
 
@@ -189,7 +203,8 @@ class StudioService(studio_pb2_grpc.StudioServiceServicer):
     async def DeleteEpisode(
         self, request: studio_pb2.DeleteEpisodeRequest, context: Any
     ) -> studio_pb2.DeleteResponse:
-        episode = await self.repo.delete_episode(_id(request.id, "id", "episode"))
+        episode, exports = await self.repo.delete_episode(_id(request.id, "id", "episode"))
+        await self._forget_exports(exports)
         return studio_pb2.DeleteResponse(id=str(episode.id))
 
     # --- shots ----------------------------------------------------------------------------------
@@ -546,6 +561,7 @@ class StudioService(studio_pb2_grpc.StudioServiceServicer):
     ) -> studio_pb2.ListExportsResponse:
         exports = await self.repo.list_exports(_id(request.episode_id, "episode_id", "episode"))
         # Signed URLs expire: ask storage for fresh ones, keeping the recorded one if it has none.
+        urls = await asyncio.gather(*(self.store.url(e.storage_key) for e in exports))
         return studio_pb2.ListExportsResponse(
-            exports=[messages.export(e, (await self.store.url(e.storage_key)) or e.url) for e in exports]
+            exports=[messages.export(e, url or e.url) for e, url in zip(exports, urls, strict=True)]
         )

@@ -1,8 +1,9 @@
 """Object storage as Studio uses it, through the storage service's gRPC API.
 
-Three things: put a finished export under a key, give a URL for a key (signed URLs expire, so
-listing exports asks again), and read an object back (exports read stored media by key, so they
-need neither the gateway that serves signed URLs nor a URL that is still valid).
+Studio puts a finished export under a key, asks for a URL for a key (signed URLs expire, so
+listing exports asks again), reads an object back (exports read stored media by key, so they need
+neither the gateway that serves signed URLs nor a URL that is still valid), and deletes the exports
+of a deleted episode.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class ObjectStore(Protocol):
         """The object's bytes; raises NotFound when there is no such object."""
         ...
 
+    async def delete(self, key: str) -> None: ...
+
 
 async def file_chunks(path: Path, size: int = CHUNK) -> AsyncIterator[bytes]:
     with path.open("rb") as file:
@@ -67,6 +70,9 @@ class StorageServiceStore:
             self.stub.GetObjectUrl, storage_pb2.GetObjectUrlRequest(key=key)
         )
         return reply.url
+
+    async def delete(self, key: str) -> None:
+        await call(self.stub.DeleteObject, storage_pb2.DeleteObjectRequest(key=key))
 
     async def read(self, key: str) -> AsyncIterator[bytes]:
         stream = self.stub.GetObject(storage_pb2.GetObjectRequest(key=key))

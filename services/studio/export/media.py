@@ -6,20 +6,20 @@ import asyncio
 import logging
 import mimetypes
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-import httpx
 from aigen.errors import DomainError, FailedPrecondition, Violation
+from aigen.netguard import NetGuard, NetGuardError
 
 from services.studio.domain import Frame, MediaType
 from services.studio.storage import ObjectStore
 
 log = logging.getLogger("aigen.studio")
 
-MAX_BYTES = 2 * 1024**3
+MAX_BYTES = 1024**3  # a long 4K clip; anything larger is not a take
 EXTENSIONS = {
     "image/png": ".png",
     "image/jpeg": ".jpg",
@@ -59,14 +59,13 @@ class Fetched:
 
 class MediaFetcher:
     """Brings frames' media into a folder: stored media from object storage by its key, the rest
-    (or anything storage cannot give) over its http(s) URL."""
+    (or anything storage cannot give) over its URL through the SSRF guard, since frame URLs come
+    from users and providers."""
 
-    def __init__(
-        self, http: httpx.AsyncClient, store: ObjectStore, *, concurrency: int = 4, max_bytes: int = MAX_BYTES
-    ) -> None:
-        self.http = http
+    def __init__(self, guard: NetGuard, store: ObjectStore, *, concurrency: int = 4) -> None:
+        self.guard = guard
         self.store = store
-        self.max_bytes = max_bytes
+        self.max_bytes = guard.max_bytes
         self._slots = asyncio.Semaphore(concurrency)
 
     async def fetch_all(self, frames: Iterable[Frame], folder: Path) -> dict[uuid.UUID, Path]:
@@ -88,8 +87,8 @@ class MediaFetcher:
                     )
             try:
                 return await self._download(frame, folder)
-            except (httpx.HTTPError, OSError, ValueError) as exc:
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except (NetGuardError, OSError, ValueError) as exc:
+                reason = exc.reason if isinstance(exc, NetGuardError) else str(exc) or type(exc).__name__
                 raise FailedPrecondition(
                     f"frame {frame.frame_number} of shot {frame.shot_id}: cannot read {frame.url}: {reason}",
                     [Violation(f"frames/{frame.id}", f"media unreadable: {reason}")],
@@ -98,32 +97,23 @@ class MediaFetcher:
 
     async def _from_storage(self, frame: Frame, folder: Path) -> Fetched:
         path = folder / f"{frame.id}{extension_for(frame.storage_key, '', frame.media_type)}"
+        return Fetched(frame, await self._write(self.store.read(frame.storage_key), path))
+
+    async def _download(self, frame: Frame, folder: Path) -> Fetched:
+        async with self.guard.stream(frame.url) as response:
+            response.raise_for_status()
+            ext = extension_for(response.url, response.headers.get("content-type", ""), frame.media_type)
+            path = folder / f"{frame.id}{ext}"
+            return Fetched(frame, await self._write(response.aiter_bytes(), path))
+
+    async def _write(self, chunks: AsyncIterator[bytes], path: Path) -> Path:
         size = 0
         with path.open("wb") as out:
-            async for chunk in self.store.read(frame.storage_key):
+            async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:
                     raise ValueError(f"larger than {self.max_bytes} bytes")
                 await asyncio.to_thread(out.write, chunk)
         if size == 0:
-            raise ValueError("empty object")
-        return Fetched(frame, path)
-
-    async def _download(self, frame: Frame, folder: Path) -> Fetched:
-        scheme = urlsplit(frame.url).scheme
-        if scheme not in ("http", "https"):
-            raise ValueError(f"unsupported URL scheme {scheme!r}")
-        async with self.http.stream("GET", frame.url, follow_redirects=True) as response:
-            response.raise_for_status()
-            ext = extension_for(frame.url, response.headers.get("content-type", ""), frame.media_type)
-            path = folder / f"{frame.id}{ext}"
-            size = 0
-            with path.open("wb") as out:
-                async for chunk in response.aiter_bytes(1 << 20):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise ValueError(f"larger than {self.max_bytes} bytes")
-                    await asyncio.to_thread(out.write, chunk)
-        if size == 0:
-            raise ValueError("empty response")
-        return Fetched(frame, path)
+            raise ValueError("empty media")
+        return path

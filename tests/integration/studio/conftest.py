@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from aigen import errors
 from aigen.db import migrations
 from aigen.grpcx.client import channel
 from aigen.grpcx.server import create_server
+from aigen.netguard import AllowList, NetGuard
 from aigen.simulator.serving import serve_asgi
 from aigen.v1 import (
     catalog_pb2,
@@ -97,6 +97,9 @@ class DirStore:
     async def url(self, key: str) -> str:
         return f"http://objects.invalid/{key}"
 
+    async def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
     async def read(self, key: str) -> AsyncIterator[bytes]:
         path = self.root / key
         if not path.is_file():
@@ -137,13 +140,14 @@ async def studio(db, tmp_path) -> AsyncIterator[StudioHarness]:
     )
     await fakes.start()
     fakes_channel = channel(f"127.0.0.1:{fakes.port}")
-    http = httpx.AsyncClient(timeout=30.0)
+    # Media in these tests is served on 127.0.0.1; every other private address stays refused.
+    guard = NetGuard(allow=AllowList.parse("127.0.0.1"))
     generation = ShotGeneration(
         repo,
         generation_pb2_grpc.GenerationServiceStub(fakes_channel),
         catalog_pb2_grpc.CatalogServiceStub(fakes_channel),
     )
-    exporter = EpisodeExporter(repo, store, MediaFetcher(http, store), workdir=tmp_path)
+    exporter = EpisodeExporter(repo, store, MediaFetcher(guard, store), workdir=tmp_path)
     service = StudioService(repo, generation, exporter, store)
     server = create_server(
         [(studio_pb2_grpc.add_StudioServiceServicer_to_server, service, "aigen.v1.StudioService")]
@@ -157,7 +161,6 @@ async def studio(db, tmp_path) -> AsyncIterator[StudioHarness]:
         await server.stop(0)
         await fakes_channel.close()
         await fakes.stop(0)
-        await http.aclose()
 
 
 @pytest.fixture

@@ -283,3 +283,32 @@ async def test_export_refuses_an_episode_whose_shots_lack_a_chosen_picture_namin
         await export(stub, ep.id, "gif", width=333)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [v.field for v in from_rpc_error(info.value).violations] == ["kind", "width"]
+
+
+async def test_media_on_a_private_address_is_refused_not_fetched(studio, media_server):
+    stub = studio.stub
+    project = await stub.CreateProject(studio_pb2.CreateProjectRequest(slug="guarded", name="Guarded"))
+    ep = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
+    shot = await stub.CreateShot(studio_pb2.CreateShotRequest(episode_id=ep.id, duration_seconds=1.0))
+    # A loopback address that is not on the allow-list: the guard refuses before connecting.
+    frame = await stub.CreateFrame(
+        studio_pb2.CreateFrameRequest(
+            shot_id=shot.id, media_type=common_pb2.IMAGE, url="http://127.0.0.2:9/x.png"
+        )
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        await export(stub, ep.id, "animatic")
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "loopback" in info.value.details()
+    assert [v.field for v in from_rpc_error(info.value).violations] == [f"frames/{frame.id}"]
+
+
+async def test_deleting_the_episode_deletes_its_export_files(studio, episode):
+    _, ep, _ = episode
+    made = await export(studio.stub, ep.id, "otio")
+    assert (studio.objects / made.storage_key).is_file()
+    await studio.stub.DeleteEpisode(studio_pb2.DeleteEpisodeRequest(id=ep.id))
+    assert not (studio.objects / made.storage_key).exists()
+    with pytest.raises(grpc.RpcError) as info:
+        await studio.stub.ListExports(studio_pb2.ListExportsRequest(episode_id=ep.id))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
