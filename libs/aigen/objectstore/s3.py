@@ -85,7 +85,7 @@ class S3Store(ObjectStore):
         create_bucket: bool = False,
         addressing_style: AddressingStyle | None = None,
         part_size: int = 8 * 1024 * 1024,
-        max_parts_in_flight: int = 2,
+        max_parts_in_flight: int = 4,
     ) -> None:
         if not bucket:
             raise ValueError("an S3 store needs a bucket name")
@@ -185,8 +185,9 @@ class S3Store(ObjectStore):
         client = await self._ready()
         digest = hashlib.sha256()
         size = 0
-        buffer: list[bytes] = []
-        buffered = 0
+        # Chunks are appended to the part being filled and a full part is handed over as it is:
+        # no copy per part, so memory is the parts in flight plus the one filling.
+        buffer = bytearray()
         upload: _MultipartUpload | None = None
         try:
             async for chunk in chunks:
@@ -194,16 +195,12 @@ class S3Store(ObjectStore):
                     continue
                 digest.update(chunk)
                 size += len(chunk)
-                buffer.append(chunk)
-                buffered += len(chunk)
-                next_part = upload.next_number if upload else 1
-                if buffered >= self.part_size_for(next_part):
+                buffer += chunk
+                if len(buffer) >= self.part_size_for(upload.next_number if upload else 1):
                     if upload is None:
                         upload = await _MultipartUpload.start(self, client, key, content_type)
-                    part = b"".join(buffer)
-                    buffer, buffered = [], 0
+                    part, buffer = buffer, bytearray()
                     await upload.add(part)
-                    del part
             stored = StoredObject(key, size, digest.hexdigest(), content_type)
             if upload is None:
                 await self._call(
@@ -211,14 +208,13 @@ class S3Store(ObjectStore):
                     key,
                     client.put_object,
                     Key=key,
-                    Body=b"".join(buffer),
+                    Body=buffer,
                     ContentType=content_type,
                     Metadata={"sha256": stored.sha256},
                 )
             else:
-                if buffered:
-                    await upload.add(b"".join(buffer))
-                buffer = []
+                if buffer:
+                    await upload.add(buffer)
                 await upload.complete()
             return stored
         except BaseException:
@@ -318,14 +314,14 @@ class _MultipartUpload:
         )
         return cls(store, client, key, created["UploadId"])
 
-    async def add(self, data: bytes) -> None:
+    async def add(self, data: bytearray) -> None:
         while len(self.in_flight) >= self.store.max_parts_in_flight:
             await self.in_flight.popleft()
         number = self.next_number
         self.next_number += 1
         self.in_flight.append(asyncio.create_task(self._upload(number, data)))
 
-    async def _upload(self, number: int, data: bytes) -> None:
+    async def _upload(self, number: int, data: bytearray) -> None:
         response = await self.store._call(
             "UploadPart",
             self.key,

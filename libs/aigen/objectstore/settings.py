@@ -2,10 +2,10 @@
 
 `AIGEN_S3_BUCKET` set → S3 (`AIGEN_S3_ENDPOINT_URL`, `AIGEN_S3_REGION`, `AIGEN_S3_ACCESS_KEY_ID` /
 `AIGEN_S3_SECRET_ACCESS_KEY` or boto3's standard credential chain, `AIGEN_S3_PUBLIC_BASE_URL`,
-`AIGEN_S3_CREATE_BUCKET=1`, `AIGEN_S3_ADDRESSING_STYLE`, `AIGEN_S3_PART_SIZE_MB`); otherwise a
-local directory (`AIGEN_STORAGE_DIR`, default `$AIGEN_HOME/objects`) whose files the gateway
-serves at `AIGEN_GATEWAY_URL/files/<key>` behind URLs signed with a key derived from
-`AIGEN_SECRET_KEY`.
+`AIGEN_S3_CREATE_BUCKET=1`, `AIGEN_S3_ADDRESSING_STYLE`, `AIGEN_S3_PART_SIZE_MB`,
+`AIGEN_S3_PARTS_IN_FLIGHT`); otherwise a local directory (`AIGEN_STORAGE_DIR`, default
+`$AIGEN_HOME/objects`) whose files the gateway serves at `AIGEN_GATEWAY_URL/files/<key>` behind
+URLs signed with a key derived from `AIGEN_SECRET_KEY`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,17 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise StoreConfigError(f"{name}={raw!r}: expected a whole number") from None
+    if value < 1:
+        raise StoreConfigError(f"{name}={raw!r}: expected at least 1")
+    return value
+
+
 def local_root(env: Mapping[str, str]) -> Path:
     explicit = env.get("AIGEN_STORAGE_DIR")
     if explicit:
@@ -52,11 +63,8 @@ def s3_from_env(env: Mapping[str, str]) -> S3Store:
     secret = env.get("AIGEN_S3_SECRET_ACCESS_KEY") or None
     if secret:
         register_secret(secret)
-    part_mb = env.get("AIGEN_S3_PART_SIZE_MB") or "8"
-    try:
-        part_size = int(part_mb) * 1024 * 1024
-    except ValueError:
-        raise StoreConfigError(f"AIGEN_S3_PART_SIZE_MB={part_mb!r}: expected a whole number of MB") from None
+    part_size = _whole(env, "AIGEN_S3_PART_SIZE_MB", 8) * 1024 * 1024
+    in_flight = _whole(env, "AIGEN_S3_PARTS_IN_FLIGHT", 4)
     style = env.get("AIGEN_S3_ADDRESSING_STYLE") or None
     if style is not None and style not in STYLES:
         raise StoreConfigError(f"AIGEN_S3_ADDRESSING_STYLE={style!r}: use auto, path or virtual")
@@ -71,6 +79,7 @@ def s3_from_env(env: Mapping[str, str]) -> S3Store:
             create_bucket=_flag(env.get("AIGEN_S3_CREATE_BUCKET")),
             addressing_style=STYLES[style] if style else None,
             part_size=part_size,
+            max_parts_in_flight=in_flight,
         )
     except ValueError as exc:
         raise StoreConfigError(f"AIGEN_S3_*: {exc}") from None
