@@ -9,6 +9,7 @@ from aigen.bus.consumer import Consumer
 from aigen.bus.relay import envelope_of
 from aigen.eventstore import EventStore
 from aigen.eventstore.mapper import to_new_event
+from aigen.objectstore import ObjectStore, ObjectStoreError
 from aigen.tasks.domain import Status, stream_id
 from aigen.v1 import events_pb2
 
@@ -375,3 +376,62 @@ async def test_the_local_directory_backend_writes_files_with_signed_urls(
     assert local_store.verify_signed(video.storage_key, query["exp"], query["sig"])
     assert SECRET not in video.url
     assert (await local_store.stat(video.storage_key)).sha256 == video.sha256 == sha256(media("sample.mp4"))
+
+
+class FailingPuts(ObjectStore):
+    """The real store, except that the next `failures` puts fail as an unreachable backend would."""
+
+    name = "failing"
+
+    def __init__(self, inner: ObjectStore, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+
+    async def put(self, key, chunks, *, content_type):
+        if self.failures > 0:
+            self.failures -= 1
+            raise ObjectStoreError(f"S3 PutObject on s3://bucket/{key} failed: ServiceUnavailable")
+        return await self.inner.put(key, chunks, content_type=content_type)
+
+    def open(self, key):
+        return self.inner.open(key)
+
+    async def stat(self, key):
+        return await self.inner.stat(key)
+
+    async def delete(self, key):
+        await self.inner.delete(key)
+
+    async def url(self, key, *, expires_in_s):
+        return await self.inner.url(key, expires_in_s=expires_in_s)
+
+
+async def test_staged_bytes_that_cannot_be_stored_yet_wait_for_a_redelivery(s3_pipeline, s3_endpoint, bucket):
+    """Bytes have no provider URL to fall back to: the delivery fails (all attempts of the first
+    delivery fail), JetStream brings the event back, and the bytes are stored then."""
+    attempts = s3_pipeline.policy.attempts
+    failing = FailingPuts(s3_pipeline.store, failures=attempts)
+    pipeline = Pipeline(s3_pipeline.db, s3_pipeline.nc, s3_pipeline.topology, failing, s3_pipeline.guard)
+    task = await completed_task(pipeline.db, staged=[("audio", media("sample.mp3"), "audio/mpeg")])
+    event = await pipeline.store_task(task)
+    (audio,) = event.results
+    assert audio.stored
+    assert audio.storage_key == f"ai-generation/{task}/0.mp3"
+    assert failing.failures == 0
+    assert sorted(bucket_objects(s3_endpoint, bucket)) == [audio.storage_key]
+    assert await staged_count(pipeline.db, task) == 0
+
+
+async def test_staged_bytes_on_the_last_delivery_are_recorded_unstored_and_kept(
+    s3_pipeline, bucket, s3_endpoint
+):
+    failing = FailingPuts(s3_pipeline.store, failures=1000)
+    pipeline = Pipeline(s3_pipeline.db, s3_pipeline.nc, s3_pipeline.topology, failing, s3_pipeline.guard)
+    pipeline.handler.max_deliver = 1  # this first delivery is the last one JetStream will make
+    task = await completed_task(pipeline.db, staged=[("image", media("sample.png"), "image/png")])
+    event = await pipeline.store_task(task)
+    (image,) = event.results
+    assert (image.stored, image.url, image.storage_key) == (False, "", "")
+    assert "ServiceUnavailable" in image.error
+    assert await staged_count(pipeline.db, task) == 1  # kept for an operator
+    assert bucket_objects(s3_endpoint, bucket) == {}
