@@ -93,8 +93,12 @@ class ResultCopier:
                     state.id, prefix, job, earlier.get(job.index), last_chance=last_chance
                 )
 
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(run(job)) for job in jobs]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(run(job)) for job in jobs]
+        except ExceptionGroup as failed:
+            # One result failing stops the others; the delivery fails with that result's error.
+            raise failed.exceptions[0] from None
         return [task.result() for task in tasks]
 
     async def copy_one(

@@ -112,8 +112,8 @@ class LocalDirStore(ObjectStore):
         except OSError as exc:
             raise ObjectStoreError(f"cannot read object {key!r}: {exc.strerror or exc}") from exc
         try:
-            size = os.fstat(file.fileno()).st_size
-            info = await self._info(key, size, os.fstat(file.fileno()).st_mtime)
+            st = os.fstat(file.fileno())  # the file we opened, even if the key is replaced meanwhile
+            info = await self._info(key, st.st_size, st.st_mtime)
             yield _LocalReader(info, file)
         finally:
             await asyncio.to_thread(file.close)
