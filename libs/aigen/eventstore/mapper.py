@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError, Message
 
 from aigen import context
 from aigen.eventstore.store import NewEvent, RecordedEvent
-from aigen.v1 import events_pb2
+from aigen.v1 import events_pb2, ledger_pb2
 
 EVENT_TYPES: dict[str, type[Message]] = {}
 
@@ -52,6 +52,13 @@ register(
     events_pb2.TaskCancelled,
     events_pb2.TaskDeleted,
     events_pb2.TaskFailedOver,
+)
+# The billing ledger's events (stream "ledger-<account>"), appended by the gateway.
+register(
+    ledger_pb2.HoldPlaced,
+    ledger_pb2.HoldReleased,
+    ledger_pb2.ChargeSettled,
+    ledger_pb2.LateChargeRecorded,
 )
 
 

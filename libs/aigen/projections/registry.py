@@ -13,6 +13,7 @@ from aigen.projections.runner import Projection
 KNOWN: dict[str, str] = {
     "tasks": "services.dispatcher.projection:TaskProjection",
     "model-usage": "services.catalog.usage:ModelUsageProjection",
+    "ledger": "services.gateway.projection:LedgerProjection",
 }
 
 
