@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import httpx
 import psycopg
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
@@ -24,6 +25,10 @@ from aigen.db.pool import Database
 from aigen.logs import register_secret
 from aigen.modeldefs.adapter_settings import adapter_settings
 from aigen.modeldefs.schema import ModelDef, PlatformDef, ProviderDef
+from aigen.providers.base import make_http_client
+from aigen.providers.registry import UnknownAdapterError, create_adapter
+from aigen.providers.types import ModelConfig, ProviderConfig
+from aigen.tasks.access import OUTPUT_TYPES as ADAPTER_OUTPUT_TYPES
 from aigen.secrets import Sealer
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
 from services.catalog import definitions
@@ -246,9 +251,12 @@ def model_message(m: ModelRecord) -> catalog_pb2.Model:
 
 
 class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, store: CatalogStore, sealer: Sealer | None) -> None:
+    def __init__(
+        self, store: CatalogStore, sealer: Sealer | None, *, http: httpx.AsyncClient | None = None
+    ) -> None:
         self.store = store
         self.sealer = sealer
+        self.http = http
 
     async def _provider(self, ref: str, field: str = "provider") -> ProviderRecord:
         if not ref:
@@ -465,3 +473,55 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             sealed_api_key=model.provider.api_key_sealed or b"",
             provider_settings=settings,
         )
+
+    async def CheckProviderHealth(  # noqa: N802
+        self, request: catalog_pb2.CheckProviderHealthRequest, context: object
+    ) -> catalog_pb2.ProviderHealth:
+        """Ask the provider through one of its models' adapters, with the key a task would use."""
+        provider = await self._provider(request.provider)
+        snap = await self.store.snapshot()
+        models = sorted(
+            (m for m in snap.models.values() if m.provider.slug == provider.slug),
+            key=lambda m: (not m.active, not m.available, m.sort_order, m.definition.slug),
+        )
+        if not models:
+            raise errors.FailedPrecondition(
+                f"provider {provider.slug} has no models to check it with",
+                [errors.Violation("provider", "has no models")],
+            )
+        model = models[0]
+        key = provider.env_key
+        if provider.api_key_sealed and self.sealer is not None:
+            key = self.sealer.unseal(provider.api_key_sealed)
+        register_secret(key)
+        config = ModelConfig(
+            slug=model.slug,
+            adapter_name=model.definition.adapter,
+            output_type=ADAPTER_OUTPUT_TYPES[OUTPUT_TYPES[model.definition.output_type]],
+            provider=ProviderConfig(
+                slug=provider.slug,
+                api_endpoint=provider.api_endpoint,
+                api_key=key,
+                settings=provider.settings,
+            ),
+            settings=adapter_settings(model.definition),
+        )
+        if self.http is None:
+            self.http = make_http_client()
+        reply = catalog_pb2.ProviderHealth(provider=provider.slug)
+        reply.checked_at.GetCurrentTime()
+        try:
+            result = await create_adapter(config, self.http).health()
+        except UnknownAdapterError as exc:
+            reply.message = str(exc)
+            return reply
+        except Exception as exc:  # a health check reports trouble, it does not raise it
+            reply.message = f"{type(exc).__name__}: {exc}"
+            return reply
+        reply.ok = result.ok
+        reply.message = result.message
+        reply.latency_ms = result.latency_ms
+        if result.balance is not None:
+            reply.balance = result.balance
+            reply.balance_unit = result.balance_unit or ""
+        return reply

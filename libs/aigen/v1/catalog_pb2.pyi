@@ -955,3 +955,64 @@ class DispatchConfig(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DispatchConfig: _TypeAlias = DispatchConfig  # noqa: Y015
+
+@_typing.final
+class CheckProviderHealthRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckProviderHealthRequest: _TypeAlias = CheckProviderHealthRequest  # noqa: Y015
+
+@_typing.final
+class ProviderHealth(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    OK_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    LATENCY_MS_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    BALANCE_UNIT_FIELD_NUMBER: _builtins.int
+    CHECKED_AT_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """slug"""
+    ok: _builtins.bool
+    message: _builtins.str
+    latency_ms: _builtins.float
+    balance: _builtins.float
+    """in `balance_unit`, when the provider reports it"""
+    balance_unit: _builtins.str
+    @_builtins.property
+    def checked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        ok: _builtins.bool = ...,
+        message: _builtins.str = ...,
+        latency_ms: _builtins.float = ...,
+        balance: _builtins.float | None = ...,
+        balance_unit: _builtins.str = ...,
+        checked_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "balance", b"balance", "checked_at", b"checked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_balance", b"_balance", "balance", b"balance", "balance_unit", b"balance_unit", "checked_at", b"checked_at", "latency_ms", b"latency_ms", "message", b"message", "ok", b"ok", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__balance: _TypeAlias = _typing.Literal["balance"]  # noqa: Y015
+    _WhichOneofArgType__balance: _TypeAlias = _typing.Literal["_balance", b"_balance"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__balance) -> _WhichOneofReturnType__balance | None: ...
+
+Global___ProviderHealth: _TypeAlias = ProviderHealth  # noqa: Y015

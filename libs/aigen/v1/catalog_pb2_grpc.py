@@ -107,6 +107,11 @@ class CatalogServiceStub:
                 request_serializer=aigen_dot_v1_dot_catalog__pb2.GetDispatchConfigRequest.SerializeToString,
                 response_deserializer=aigen_dot_v1_dot_catalog__pb2.DispatchConfig.FromString,
                 _registered_method=True)
+        self.CheckProviderHealth = channel.unary_unary(
+                '/aigen.v1.CatalogService/CheckProviderHealth',
+                request_serializer=aigen_dot_v1_dot_catalog__pb2.CheckProviderHealthRequest.SerializeToString,
+                response_deserializer=aigen_dot_v1_dot_catalog__pb2.ProviderHealth.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -200,6 +205,14 @@ class CatalogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckProviderHealth(self, request, context):
+        """Whether a provider answers with the key it would be called with (and its balance where the
+        provider tells it for free). The key never leaves the catalog.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CatalogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -272,6 +285,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.GetDispatchConfig,
                     request_deserializer=aigen_dot_v1_dot_catalog__pb2.GetDispatchConfigRequest.FromString,
                     response_serializer=aigen_dot_v1_dot_catalog__pb2.DispatchConfig.SerializeToString,
+            ),
+            'CheckProviderHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckProviderHealth,
+                    request_deserializer=aigen_dot_v1_dot_catalog__pb2.CheckProviderHealthRequest.FromString,
+                    response_serializer=aigen_dot_v1_dot_catalog__pb2.ProviderHealth.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -654,6 +672,33 @@ class CatalogService:
             '/aigen.v1.CatalogService/GetDispatchConfig',
             aigen_dot_v1_dot_catalog__pb2.GetDispatchConfigRequest.SerializeToString,
             aigen_dot_v1_dot_catalog__pb2.DispatchConfig.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckProviderHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aigen.v1.CatalogService/CheckProviderHealth',
+            aigen_dot_v1_dot_catalog__pb2.CheckProviderHealthRequest.SerializeToString,
+            aigen_dot_v1_dot_catalog__pb2.ProviderHealth.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,10 @@ class CatalogServiceStub:
     """For the task pipeline: everything needed to run a model, the provider key sealed (encrypted
     under the shared secret) — never in plain text on the wire.
     """
+    CheckProviderHealth: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CheckProviderHealthRequest, _catalog_pb2.ProviderHealth]
+    """Whether a provider answers with the key it would be called with (and its balance where the
+    provider tells it for free). The key never leaves the catalog.
+    """
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -77,6 +81,10 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     GetDispatchConfig: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetDispatchConfigRequest, _catalog_pb2.DispatchConfig]  # type: ignore[assignment]
     """For the task pipeline: everything needed to run a model, the provider key sealed (encrypted
     under the shared secret) — never in plain text on the wire.
+    """
+    CheckProviderHealth: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CheckProviderHealthRequest, _catalog_pb2.ProviderHealth]  # type: ignore[assignment]
+    """Whether a provider answers with the key it would be called with (and its balance where the
+    provider tells it for free). The key never leaves the catalog.
     """
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -183,6 +191,16 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_catalog_pb2.DispatchConfig, _abc.Awaitable[_catalog_pb2.DispatchConfig]]:
         """For the task pipeline: everything needed to run a model, the provider key sealed (encrypted
         under the shared secret) — never in plain text on the wire.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckProviderHealth(
+        self,
+        request: _catalog_pb2.CheckProviderHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ProviderHealth, _abc.Awaitable[_catalog_pb2.ProviderHealth]]:
+        """Whether a provider answers with the key it would be called with (and its balance where the
+        provider tells it for free). The key never leaves the catalog.
         """
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
