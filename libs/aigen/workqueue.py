@@ -21,10 +21,12 @@ Every queue is a table of its owning service with these columns (see its migrati
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -187,6 +189,26 @@ class WorkQueue:
                 (self.lease_s, key, self.owner),
             )
             return cursor.rowcount == 1
+
+    @contextlib.asynccontextmanager
+    async def held(self, key: str) -> AsyncIterator[None]:
+        """Keep the lease on `key` alive while the block runs (a provider call can outlast a
+        lease; a worker that dies stops renewing, and the job returns within one lease)."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lease_s / 3)
+                with contextlib.suppress(Exception):
+                    if not await self.extend(key):
+                        return
+
+        keeper = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
     async def seconds_until_next(self) -> float | None:
         """Time until the earliest job becomes claimable (None: the queue is empty)."""

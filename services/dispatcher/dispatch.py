@@ -99,7 +99,8 @@ class Dispatcher:
     async def _guarded(self, job: Job) -> None:
         with context.bound(task=job.key):
             try:
-                await self.process(job)
+                async with self.jobs.held(job.key):
+                    await self.process(job)
             except ConcurrencyError:
                 # Someone else changed the task meanwhile (a cancel, a delete): look again soon.
                 await self.jobs.release(job.key, delay_s=0.2)

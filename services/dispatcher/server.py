@@ -27,7 +27,7 @@ async def build(runtime: Runtime) -> list[Registration]:
     sealer = Sealer(settings.secret_key) if settings.secret_key else None
     access = ProviderAccess(catalog, sealer)
     store = EventStore(runtime.db)
-    jobs = WorkQueue(runtime.db, "dispatch_jobs", lease_s=300.0)
+    jobs = WorkQueue(runtime.db, "dispatch_jobs", lease_s=15.0, max_claims=10)
     http = make_http_client()
     runtime.on_close(http.aclose)
     dispatcher = Dispatcher(

@@ -43,7 +43,7 @@ async def build(runtime: Runtime) -> list[Registration]:
         catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
         Sealer(settings.secret_key) if settings.secret_key else None,
     )
-    jobs = WorkQueue(runtime.db, "poll_jobs", lease_s=120.0)
+    jobs = WorkQueue(runtime.db, "poll_jobs", lease_s=15.0, max_claims=10)
     http = make_http_client()
     runtime.on_close(http.aclose)
     poll_settings = settings_from_env()

@@ -144,10 +144,11 @@ class PollWorker:
         task_id = job.key.removesuffix(RECONCILE_SUFFIX)
         with context.bound(task=task_id):
             try:
-                if job.key.endswith(RECONCILE_SUFFIX):
-                    await self.reconcile(job, task_id)
-                else:
-                    await self.check(job, task_id)
+                async with self.jobs.held(job.key):
+                    if job.key.endswith(RECONCILE_SUFFIX):
+                        await self.reconcile(job, task_id)
+                    else:
+                        await self.check(job, task_id)
             except ConcurrencyError:
                 # A callback or a cancel got there first; look again shortly.
                 await self.jobs.release(job.key, delay_s=0.1)
