@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 from aigen.errors import FailedPrecondition, InvalidArgument, NotFound, Violation
 from aigen.grpcx.client import call
@@ -36,7 +36,9 @@ def task_row(task: generation_pb2.Task, shot_id: uuid.UUID) -> TaskRow:
         deleted=task.HasField("deleted_at"),
         quoted=quoted,
         settled=settled,
-        created_at=task.created_at.ToDatetime(tzinfo=UTC),
+        created_at=task.created_at.ToDatetime(tzinfo=UTC)
+        if task.HasField("created_at")
+        else datetime.now(UTC),
         view=task.SerializeToString(),
     )
 
@@ -51,8 +53,8 @@ class ShotGeneration:
     def __init__(
         self,
         repo: StudioRepository,
-        generation: generation_pb2_grpc.GenerationServiceStub | None,
-        catalog: catalog_pb2_grpc.CatalogServiceStub | None,
+        generation: generation_pb2_grpc.GenerationServiceStub,
+        catalog: catalog_pb2_grpc.CatalogServiceStub,
     ) -> None:
         self.repo = repo
         self.generation = generation
@@ -98,10 +100,6 @@ class ShotGeneration:
         problems.raise_if_any()
         wanted = MEDIA_TYPES.get(request.output_type)
         model_slug = request.model.strip() or self._default_model(scope, wanted)
-        if self.catalog is None or self.generation is None:
-            raise FailedPrecondition(
-                "generation needs the catalog and dispatcher services, and this studio has none configured"
-            )
         model: catalog_pb2.Model = await call(
             self.catalog.GetModelBySlug, catalog_pb2.GetModelBySlugRequest(slug=model_slug)
         )

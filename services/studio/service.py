@@ -455,7 +455,8 @@ class StudioService(studio_pb2_grpc.StudioServiceServicer):
         if request.HasField("url"):
             if problem := domain.media_url_problem(request.url):
                 problems.add("url", problem)
-            changes["url"] = request.url
+            # New media elsewhere: the stored object no longer is this frame's.
+            changes.update(url=request.url, storage_key="")
         if request.HasField("frame_number"):
             problems.check(
                 1 <= request.frame_number <= domain.MAX_NUMBER,

@@ -231,7 +231,7 @@ async def test_storyboards_show_every_shot_with_its_picture_description_and_dura
 async def test_stored_media_is_read_from_storage_by_its_key(studio, media_server):
     """A frame whose URL no longer answers still exports: its bytes come from storage."""
     stub = studio.stub
-    folder, _ = media_server
+    folder, base = media_server
     await make_media(folder)
     project = await stub.CreateProject(studio_pb2.CreateProjectRequest(slug="stored", name="Stored"))
     ep = await stub.CreateEpisode(studio_pb2.CreateEpisodeRequest(project_id=project.id))
@@ -246,6 +246,11 @@ async def test_stored_media_is_read_from_storage_by_its_key(studio, media_server
     made = await export(stub, ep.id, "animatic", width=320, height=180)
     info = await probe(studio.objects / made.storage_key)
     assert float(info["format"]["duration"]) == pytest.approx(1.0, abs=0.1)
+    # Pointed at other media, the frame no longer claims the stored object.
+    (frame,) = (await stub.ListFrames(studio_pb2.ListFramesRequest(shot_id=shot.id))).frames
+    assert frame.storage_key == key
+    moved = await stub.UpdateFrame(studio_pb2.UpdateFrameRequest(id=frame.id, url=f"{base}/yellow.png"))
+    assert (moved.url, moved.storage_key) == (f"{base}/yellow.png", "")
 
 
 async def test_export_refuses_an_episode_whose_shots_lack_a_chosen_picture_naming_them(studio, media_server):
