@@ -45,6 +45,8 @@ class RunOptions:
 def _port_or_free(preferred: int) -> int:
     import socket
 
+    if preferred == 0:
+        return free_port()
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", preferred))
