@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aigen import context, errors
 from fastapi import FastAPI
@@ -66,6 +67,41 @@ class BodyLimit:
             413, "PAYLOAD_TOO_LARGE", f"request bodies may be at most {self.limit} bytes"
         )
         await problem.response(scope.get("path", ""))(scope, receive, send)
+
+
+def _nul_parameters(query: str) -> list[str]:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return sorted(
+        {name if "\x00" not in name else "query" for name, value in pairs if "\x00" in name + value}
+    )
+
+
+class RejectNul:
+    """NUL characters in a path or query never mean anything here and cannot be stored as text:
+    a path with one matches nothing (404), a query parameter with one is invalid (422)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if "\x00" in path:
+                problem = problems.Problem(404, "NOT_FOUND", "no such resource")
+                await problem.response()(scope, receive, send)
+                return
+            query = scope.get("query_string", b"").decode("latin-1")
+            bad = _nul_parameters(query) if "%00" in query or "\x00" in query else []
+            if bad:
+                problem = problems.Problem(
+                    422,
+                    "INVALID_ARGUMENT",
+                    "query parameters must not contain NUL characters",
+                    [problems.FieldError(name, "must not contain NUL characters") for name in bad],
+                )
+                await problem.response(path)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class Correlation:
@@ -142,6 +178,7 @@ def create_app(gw: Gateway) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(BodyLimit, limit=gw.settings.max_body_bytes)
+    app.add_middleware(RejectNul)
     app.add_middleware(Correlation)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -10,14 +10,37 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic_core import PydanticCustomError
 
 Status = Literal["PENDING", "PROCESSING", "SUCCESS", "FAILED", "CANCELLED"]
 OutputType = Literal["IMAGE", "VIDEO", "AUDIO"]
 
 
+def has_nul(value: Any) -> bool:
+    """NUL characters cannot be stored as PostgreSQL text: they are refused at the door."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
+
+
+def no_nul(value: Any) -> Any:
+    if has_nul(value):
+        raise PydanticCustomError("nul_character", "must not contain NUL characters")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return no_nul(value)
 
 
 class _Open(BaseModel):
@@ -27,7 +50,17 @@ class _Open(BaseModel):
 # --- requests -------------------------------------------------------------------------------------
 
 
+EXAMPLE_REQUEST: dict[str, JsonValue] = {
+    "model_slug": "local-image",
+    "prompt": "a lighthouse at dusk",
+    "number_of_outputs": 1,
+    "parameters": {"width": 320, "height": 240},
+}
+
+
 class GenerationRequest(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+
     model_slug: str = Field(min_length=1, max_length=200, description="The model, by slug (see /models).")
     prompt: str = Field("", max_length=20_000)
     input_images: list[str] = Field(
@@ -46,6 +79,8 @@ class GenerationRequest(_Strict):
 
 
 class QuoteRequest(_Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_REQUEST]})
+
     model_slug: str = Field(min_length=1, max_length=200)
     prompt: str = Field("", max_length=20_000)
     input_images: list[str] = Field(default_factory=list, max_length=16)

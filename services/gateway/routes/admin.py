@@ -20,6 +20,8 @@ from services.gateway.ledger_queries import GroupBy, LedgerFilter
 from services.gateway.problems import Problem, bad_field
 from services.gateway.routes.docs import problems
 from services.gateway.routes.external import (
+    CancelAfter,
+    IdempotencyKey,
     check_idempotency_key,
     check_webhook,
     deadline_of,
@@ -197,10 +199,8 @@ async def update_model(slug: Slug, body: ModelUpdate, gw: Gw) -> dict[str, Any]:
 async def submit(
     body: AdminGenerationRequest,
     gw: Gw,
-    idempotency_key: Annotated[
-        str | None, Query(alias="idempotency_key", min_length=1, max_length=150)
-    ] = None,
-    cancel_after: Annotated[str | None, Query(min_length=1, max_length=10)] = None,
+    idempotency_key: IdempotencyKey = None,
+    cancel_after: CancelAfter = None,
     wait: Annotated[float, Query(ge=0, le=300)] = 0,
 ) -> JSONResponse:
     await check_webhook(gw, body.webhook_url)

@@ -51,6 +51,25 @@ Wait = Annotated[
 ]
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[!-~]{1,150}$",
+        description="Same key and body: the same task; same key, other body: 422. Printable ASCII (<= 150).",
+    ),
+]
+CancelAfter = Annotated[
+    int | None,
+    Header(
+        alias="Cancel-After",
+        ge=1,
+        le=MAX_CANCEL_AFTER_S,
+        description="Cancel the task if it is not done after this many seconds.",
+    ),
+]
+
+
 def struct(values: dict[str, Any]) -> Struct:
     s = Struct()
     try:
@@ -68,16 +87,12 @@ def check_idempotency_key(value: str | None) -> str | None:
     return value
 
 
-def deadline_of(cancel_after: str | None) -> datetime | None:
+def deadline_of(cancel_after: int | None) -> datetime | None:
     if cancel_after is None:
         return None
-    try:
-        seconds = int(cancel_after.strip())
-    except ValueError:
-        raise bad_field("Cancel-After", "must be a whole number of seconds") from None
-    if not 1 <= seconds <= MAX_CANCEL_AFTER_S:
+    if not 1 <= cancel_after <= MAX_CANCEL_AFTER_S:
         raise bad_field("Cancel-After", f"must be between 1 and {MAX_CANCEL_AFTER_S} seconds")
-    return datetime.now(UTC) + timedelta(seconds=seconds)
+    return datetime.now(UTC) + timedelta(seconds=cancel_after)
 
 
 async def check_webhook(gw: Gateway, url: str | None) -> None:
@@ -117,17 +132,8 @@ async def submit(
     body: GenerationRequest,
     key: Caller,
     gw: Gw,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Same key and body: the same task. Same key, other body: 422.",
-        ),
-    ] = None,
-    cancel_after: Annotated[
-        str | None,
-        Header(alias="Cancel-After", description="Cancel the task if not done after this many seconds."),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
+    cancel_after: CancelAfter = None,
     wait: Wait = 0,
 ) -> JSONResponse:
     check_model_allowed(key, body.model_slug)

@@ -24,6 +24,7 @@ from services.gateway.deps import gateway
 from services.gateway.problems import Problem, bad_field
 from services.gateway.routes.callbacks import limited_body
 from services.gateway.routes.docs import problems
+from services.gateway.schemas import has_nul
 
 router = APIRouter(prefix="/admin/studio", tags=["studio"], dependencies=[Depends(admin)])
 
@@ -45,6 +46,8 @@ def _route(method: MethodDescriptor) -> Callable[[Request], Awaitable[dict[str, 
             raise Problem(400, "MALFORMED_JSON", "the request body is not valid JSON") from None
         if not isinstance(document, dict):
             raise bad_field("body", f"must be a JSON object ({method.input_type.name})")
+        if has_nul(document):
+            raise bad_field("body", "must not contain NUL characters")
         message: Message = request_class()
         try:
             ParseDict(document, message)
