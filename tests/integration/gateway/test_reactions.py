@@ -1,0 +1,164 @@
+"""The ledger and webhook reactions to task events, against real PostgreSQL: exactly once, and
+the same outcome whatever order a task's events arrive in."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from decimal import Decimal
+
+import pytest
+from aigen.bus.consumer import AlreadyProcessed, Delivery
+from aigen.db import migrations
+from aigen.eventstore.mapper import decode, to_new_event
+from aigen.eventstore.store import EventStore
+from aigen.secrets import Sealer
+from aigen.v1 import common_pb2, events_pb2
+from aigen.workqueue import WorkQueue
+from google.protobuf.message import Message
+
+from services.gateway.budget import Period, request_id_for
+from services.gateway.key_store import KeySpec, KeyStore
+from services.gateway.keys import KeyHasher
+from services.gateway.ledger import LedgerReactions
+from services.gateway.reactions import TaskReactions
+
+SECRET = "reactions-test-secret-0123456789"
+
+
+@pytest.fixture
+async def gateway_db(db):
+    await migrations.apply(db, migrations.load("services.gateway", "gateway"))
+    return db
+
+
+def created(task_id: str, request_id: str, quote_usd: str, webhook_url: str = "") -> events_pb2.TaskCreated:
+    return events_pb2.TaskCreated(
+        task_id=task_id,
+        model=events_pb2.ModelSnapshot(model_slug="kie-nano-banana", provider_slug="kie"),
+        owner="acme",
+        request_id=request_id,
+        quote=common_pb2.PriceQuote(amount="4", currency="credits", usd=quote_usd, display="4 credits"),
+        webhook_url=webhook_url,
+    )
+
+
+async def record(store: EventStore, task_id: str, messages: list[Message]) -> list[Delivery]:
+    await store.append(f"task-{task_id}", 0, [to_new_event(m) for m in messages])
+    deliveries = []
+    for event in await store.read_stream(f"task-{task_id}"):
+        envelope = common_pb2.EventEnvelope(
+            event_id=str(event.event_id), stream_id=event.stream_id, version=event.version, type=event.type
+        )
+        envelope.time.FromDatetime(event.recorded_at)
+        deliveries.append(Delivery("gateway-webhooks", envelope, decode(event), 1, store.db))
+    return deliveries
+
+
+async def state_of(db, key_id: str, task_id: str) -> tuple:
+    async with db.connection() as conn:
+        usage = await (
+            await conn.execute(
+                "SELECT period_charged_usd, open_usd, open_count FROM gateway_key_usage WHERE key_id = %s",
+                (key_id,),
+            )
+        ).fetchone()
+        hold = await (
+            await conn.execute(
+                "SELECT state, amount_usd, charged_usd FROM gateway_holds WHERE task_id = %s", (task_id,)
+            )
+        ).fetchone()
+        hooks = await (
+            await conn.execute(
+                "SELECT event_type FROM gateway_webhook_deliveries WHERE task_id = %s ORDER BY event_type",
+                (task_id,),
+            )
+        ).fetchall()
+    ledger = [type(decode(e)).__name__ for e in await EventStore(db).read_stream(f"ledger-{key_id}")]
+    return usage, hold, [h[0] for h in hooks], ledger
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+async def test_any_arrival_order_gives_the_same_ledger_and_webhooks(gateway_db, order):
+    db = gateway_db
+    keys = KeyStore(db, KeyHasher(SECRET), Sealer(SECRET))
+    key = (
+        await keys.create(KeySpec(name="k", owner="acme", budget_usd=Decimal(5), budget_period=Period.DAY))
+    ).key
+    store = EventStore(db)
+    task_id = uuid.uuid4().hex
+    charge = events_pb2.ProviderCharge(amount="3", currency="credits", usd="0.015")
+    deliveries = await record(
+        store,
+        task_id,
+        [
+            created(
+                task_id, request_id_for(key.id, "auto-1"), "0.02", webhook_url="https://example.com/hook"
+            ),
+            events_pb2.TaskCompleted(task_id=task_id, charge=charge, source="poll"),
+            events_pb2.ResultsStored(
+                task_id=task_id, results=[events_pb2.StoredResult(type="image", url="u")]
+            ),
+        ],
+    )
+    reactions = TaskReactions(LedgerReactions(store), WorkQueue(db, "gateway_webhook_jobs"))
+    for index in order:
+        await reactions(deliveries[index])
+    usage, hold, hooks, ledger = await state_of(db, key.id, task_id)
+    assert usage == (Decimal("0.015"), Decimal(0), 0)
+    assert hold == ("settled", Decimal("0.02"), Decimal("0.015"))
+    assert hooks == ["task.succeeded"]
+    assert ledger == ["HoldPlaced", "ChargeSettled"]
+    # Redelivery of any of them changes nothing.
+    for delivery in deliveries:
+        fresh = Delivery(delivery.consumer, delivery.envelope, delivery.message, 2, db)
+        with pytest.raises(AlreadyProcessed):
+            await reactions(fresh)
+    assert await state_of(db, key.id, task_id) == (usage, hold, hooks, ledger)
+
+
+async def test_a_reservation_made_at_submission_is_attached_not_counted_twice(gateway_db):
+    db = gateway_db
+    keys = KeyStore(db, KeyHasher(SECRET), Sealer(SECRET))
+    key = (await keys.create(KeySpec(name="k", owner="acme", max_concurrent=3))).key
+    from services.gateway.holds import Holds
+
+    request_id = request_id_for(key.id, "order-1")
+    assert (await Holds(db).reserve(key, request_id, Decimal("0.02"))).created
+    assert not (await Holds(db).reserve(key, request_id, Decimal("0.02"))).created  # a replay
+    store = EventStore(db)
+    task_id = uuid.uuid4().hex
+    deliveries = await record(
+        store,
+        task_id,
+        [
+            created(task_id, request_id, "0.025"),  # the price changed between quote and creation
+            events_pb2.TaskFailed(task_id=task_id, code="X", message="no", stage="poll"),
+        ],
+    )
+    reactions = TaskReactions(LedgerReactions(store), WorkQueue(db, "gateway_webhook_jobs"))
+    await reactions(deliveries[0])
+    usage, hold, _, _ = await state_of(db, key.id, task_id)
+    assert usage == (Decimal(0), Decimal("0.025"), 1)
+    assert hold == ("held", Decimal("0.025"), Decimal(0))
+    await reactions(deliveries[1])
+    usage, hold, _, ledger = await state_of(db, key.id, task_id)
+    assert usage == (Decimal(0), Decimal(0), 0)
+    assert hold[0] == "released"
+    assert ledger == ["HoldPlaced", "HoldReleased"]
+
+
+async def test_a_reservation_whose_task_never_appears_is_swept(gateway_db):
+    db = gateway_db
+    keys = KeyStore(db, KeyHasher(SECRET), Sealer(SECRET))
+    key = (await keys.create(KeySpec(name="k", owner="acme", budget_usd=Decimal(1)))).key
+    from services.gateway.holds import Holds
+
+    holds = Holds(db)
+    await holds.reserve(key, request_id_for(key.id, "lost"), Decimal("0.5"))
+    assert (await keys.usage(key)).open_usd == Decimal("0.5")
+    assert await holds.sweep(older_than_s=3600) == 0  # too young
+    assert await holds.sweep(older_than_s=0) == 1
+    usage = await keys.usage(key)
+    assert usage.open_usd == 0
+    assert usage.open_count == 0
