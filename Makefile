@@ -15,13 +15,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: system-deps $(STAMP)
 
-# ffmpeg and espeak-ng power the offline local provider. Without them the system still starts
-# and those models say they are unavailable, so a failure here is a warning, not an error.
+# ffmpeg and espeak-ng power the offline local provider, a CJK font lets images and storyboards
+# show Chinese text. Without them the system still starts and those models say they are
+# unavailable, so a failure here is a warning, not an error.
 system-deps:
-	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null; then \
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null \
+		|| ! ls /usr/share/fonts/truetype/wqy/wqy-microhei.ttc >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
-		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg espeak-ng >/dev/null ) \
-		|| echo "warning: could not install ffmpeg/espeak-ng; the local video and speech models will be unavailable"; \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			ffmpeg espeak-ng fonts-wqy-microhei >/dev/null ) \
+		|| echo "warning: could not install ffmpeg/espeak-ng/fonts; the local video and speech models will be unavailable"; \
 	fi
 
 proto: $(STAMP)
