@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +40,9 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 @app.command()
 def run(
-    home: Annotated[Path, typer.Option(envvar="AIGEN_HOME", help="Where embedded data lives.")] = Path(".aigen"),
+    home: Annotated[Path, typer.Option(envvar="AIGEN_HOME", help="Where embedded data lives.")] = Path(
+        ".aigen"
+    ),
     port: Annotated[int, typer.Option("--port", help="Gateway HTTP port (a free one if taken).")] = 8080,
     simulate: Annotated[
         bool, typer.Option(help="Also start fakes of every provider and point the providers at them.")
@@ -102,7 +105,12 @@ def projections_status(as_json: Annotated[bool, typer.Option("--json")] = False)
         return
     table = Table("projection", "position", "head", "lag", "state", "error")
     for r in rows:
-        table.add_row(*(str(r[k] if r[k] is not None else "") for k in ("name", "position", "head", "lag", "state", "error")))
+        table.add_row(
+            *(
+                str(r[k] if r[k] is not None else "")
+                for k in ("name", "position", "head", "lag", "state", "error")
+            )
+        )
     console.print(table)
     if any(r["state"] == "stalled" for r in rows):
         raise typer.Exit(1)
@@ -183,6 +191,11 @@ def _register_optional() -> None:
         except ImportError:
             continue
 
+
+if __name__ == "__main__":
+    # `python -m aigen.cli.main`: command modules import `aigen.cli.main`; let them find this
+    # module (and its app) instead of importing a second copy.
+    sys.modules.setdefault("aigen.cli.main", sys.modules[__name__])
 
 _register_optional()
 
