@@ -22,7 +22,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from aigen.bus import topology as topo
 from aigen.bus.connection import connect as connect_nats
 from aigen.db import migrations
@@ -57,7 +56,7 @@ def _docker_answers() -> bool:
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("AIGEN_TEST_DATABASE_URL") or os.environ.get("AIGEN_DATABASE_URL")
     if url:
-        _say(f"PostgreSQL from the environment")
+        _say("PostgreSQL from the environment")
         yield url
         return
     local = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -117,7 +117,9 @@ async def run_async(spec: ServiceSpec, settings: Settings | None = None) -> None
     settings = settings or Settings.from_env()
     runtime, server = await start(spec, settings)
     stop_event = asyncio.Event()
-    tasks = [asyncio.create_task(worker(stop_event), name=name) for name, worker in runtime.workers]
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.ensure_future(worker(stop_event)) for _, worker in runtime.workers
+    ]
     try:
         await serve(server, stop=stop_event)
     finally:

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from aigen.logs import register_secret
 
-SECRET_FILE = "secret.key"
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 
 
 class SecretError(ValueError):

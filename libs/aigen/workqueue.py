@@ -127,7 +127,8 @@ class WorkQueue:
     async def _dead_letter(self, conn: Conn, key: str, claims: int, state: Any) -> None:
         log.error("%s: job %s failed %d times in a row; moved to dead_letters", self.name, key, claims - 1)
         await conn.execute(
-            "INSERT INTO dead_letters (source, subject, deliveries, reason, payload) VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO dead_letters (source, subject, deliveries, reason, payload) "
+            "VALUES (%s, %s, %s, %s, %s)",
             (
                 self.name,
                 key,
@@ -155,13 +156,20 @@ class WorkQueue:
                 "lease_until = NULL, claims = 0, attempts = attempts + %s, "
                 "state = coalesce(%s, state) WHERE key = %s AND lease_owner = %s"
             ).format(self.table),
-            (delay_s, 1 if count_attempt else 0, Jsonb(dict(state)) if state is not None else None, key, self.owner),
+            (
+                delay_s,
+                1 if count_attempt else 0,
+                Jsonb(dict(state)) if state is not None else None,
+                key,
+                self.owner,
+            ),
         )
         return cursor.rowcount == 1
 
     async def complete(self, conn: Conn, key: str) -> bool:
         cursor = await conn.execute(
-            sql.SQL("DELETE FROM {} WHERE key = %s AND lease_owner = %s").format(self.table), (key, self.owner)
+            sql.SQL("DELETE FROM {} WHERE key = %s AND lease_owner = %s").format(self.table),
+            (key, self.owner),
         )
         return cursor.rowcount == 1
 
@@ -184,7 +192,8 @@ class WorkQueue:
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 sql.SQL(
-                    "UPDATE {} SET lease_until = now() + make_interval(secs => %s) WHERE key = %s AND lease_owner = %s"
+                    "UPDATE {} SET lease_until = now() + make_interval(secs => %s) "
+                    "WHERE key = %s AND lease_owner = %s"
                 ).format(self.table),
                 (self.lease_s, key, self.owner),
             )
@@ -216,7 +225,8 @@ class WorkQueue:
             row = await (
                 await conn.execute(
                     sql.SQL(
-                        "SELECT extract(epoch FROM min(greatest(due_at, coalesce(lease_until, due_at))) - now()) "
+                        "SELECT extract(epoch FROM "
+                        "min(greatest(due_at, coalesce(lease_until, due_at))) - now()) "
                         "FROM {}"
                     ).format(self.table)
                 )

@@ -8,8 +8,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.struct_pb2 import Value
-
 from aigen.errors import Violation
 from aigen.modeldefs import form as forms
 from aigen.modeldefs import pricing
@@ -18,6 +16,8 @@ from aigen.modeldefs.loader import Catalog, extra_dirs_from_env, load_catalog
 from aigen.modeldefs.schema import FieldDef, ModelDef
 from aigen.modeldefs.validation import Invalid, validate_request
 from aigen.v1 import catalog_pb2, common_pb2
+from google.protobuf.struct_pb2 import NULL_VALUE, Value
+
 from services.catalog.domain import ModelRecord
 
 
@@ -39,7 +39,7 @@ def _value(v: Any) -> Value:
     elif isinstance(v, str):
         value.string_value = v
     else:
-        value.null_value = 0
+        value.null_value = NULL_VALUE
     return value
 
 
@@ -53,7 +53,10 @@ def form_field(f: FieldDef) -> catalog_pb2.FormField:
         key=f.key,
         label=_text(f.label.en, f.label.zh),
         type=f.type.value,
-        options=[catalog_pb2.FieldOption(value=_value(o.value), label=_text(o.label.en, o.label.zh)) for o in f.options],
+        options=[
+            catalog_pb2.FieldOption(value=_value(o.value), label=_text(o.label.en, o.label.zh))
+            for o in f.options
+        ],
         helper_text=_text(f.helper_text.en, f.helper_text.zh) if f.helper_text else catalog_pb2.Text(),
         placeholder=f.placeholder or "",
         required=f.required,
@@ -113,7 +116,9 @@ def quote(
         prompt=prompt,
         input_image_count=images,
     )
-    return common_pb2.PriceQuote(amount=str(q.amount), currency=q.currency, usd=str(q.usd), display=q.text("en"))
+    return common_pb2.PriceQuote(
+        amount=str(q.amount), currency=q.currency, usd=str(q.usd), display=q.text("en")
+    )
 
 
 def default_price_text(model: ModelRecord) -> str:

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from aigen.db.pool import Database
 from aigen.modeldefs.schema import ModelDef, PlatformDef, ProviderDef
+from psycopg.types.json import Jsonb
+
 from services.catalog.domain import stable_id
 
 CHANGED_CHANNEL = "catalog_changed"
@@ -49,7 +49,8 @@ class CatalogRepository:
                 )
             for pr in providers:
                 await conn.execute(
-                    "INSERT INTO catalog_providers (id, slug, platform_id, definition) VALUES (%s, %s, %s, %s) "
+                    "INSERT INTO catalog_providers (id, slug, platform_id, definition) "
+                    "VALUES (%s, %s, %s, %s) "
                     "ON CONFLICT (id) DO UPDATE SET definition = EXCLUDED.definition, "
                     "platform_id = EXCLUDED.platform_id, seeded = true, updated_at = now() "
                     "WHERE catalog_providers.definition IS DISTINCT FROM EXCLUDED.definition "
@@ -94,7 +95,9 @@ class CatalogRepository:
             ).fetchall()
         return Rows(
             platforms=[(r[0], r[1]) for r in platforms],
-            providers=[(r[0], r[1], r[2], r[3], bytes(r[4]) if r[4] is not None else None, r[5]) for r in providers],
+            providers=[
+                (r[0], r[1], r[2], r[3], bytes(r[4]) if r[4] is not None else None, r[5]) for r in providers
+            ],
             models=[(r[0], r[1], r[2], r[3], int(r[4])) for r in models],
         )
 
@@ -112,7 +115,7 @@ class CatalogRepository:
             raise ValueError(table)
         async with self.db.transaction() as conn:
             await conn.execute(
-                f"UPDATE {table} SET overrides = overrides || %s, updated_at = now() WHERE id = %s",  # noqa: S608
+                f"UPDATE {table} SET overrides = overrides || %s, updated_at = now() WHERE id = %s",
                 (Jsonb(dict(changes)), row_id),
             )
             await conn.execute("SELECT pg_notify(%s, 'overrides')", (self.db.channel(CHANGED_CHANNEL),))

@@ -8,6 +8,7 @@ from aigen.providers.base import make_http_client
 from aigen.runtime import Runtime, ServiceSpec
 from aigen.secrets import Sealer
 from aigen.v1 import catalog_pb2_grpc
+
 from services.catalog.service import CatalogService, CatalogStore
 from services.catalog.usage import ModelUsageProjection
 

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 
 import httpx
 import psycopg
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct
-
 from aigen import errors
 from aigen.db.pool import Database
 from aigen.logs import register_secret
@@ -28,9 +25,12 @@ from aigen.modeldefs.schema import ModelDef, PlatformDef, ProviderDef
 from aigen.providers.base import make_http_client
 from aigen.providers.registry import UnknownAdapterError, create_adapter
 from aigen.providers.types import ModelConfig, ProviderConfig
-from aigen.tasks.access import OUTPUT_TYPES as ADAPTER_OUTPUT_TYPES
 from aigen.secrets import Sealer
+from aigen.tasks.access import OUTPUT_TYPES as ADAPTER_OUTPUT_TYPES
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.struct_pb2 import Struct
+
 from services.catalog import definitions
 from services.catalog.domain import (
     ModelRecord,
@@ -106,7 +106,8 @@ class CatalogStore:
 
         env = self.env if self.env is not None else os.environ
         platforms: dict[uuid.UUID, PlatformRecord] = {
-            pid: PlatformRecord(pid, PlatformDef.model_validate(definition)) for pid, definition in rows.platforms
+            pid: PlatformRecord(pid, PlatformDef.model_validate(definition))
+            for pid, definition in rows.platforms
         }
         providers: dict[uuid.UUID, ProviderRecord] = {}
         for pid, platform_id, definition, overrides, sealed, last4 in rows.providers:
@@ -173,7 +174,9 @@ def _text(value: object) -> catalog_pb2.Text:
 
 def platform_message(p: PlatformRecord) -> catalog_pb2.Platform:
     d = p.definition
-    return catalog_pb2.Platform(id=str(p.id), slug=d.slug, name=d.name, description=_text(d.description), website=d.website)
+    return catalog_pb2.Platform(
+        id=str(p.id), slug=d.slug, name=d.name, description=_text(d.description), website=d.website
+    )
 
 
 def provider_message(p: ProviderRecord, model_count: int = 0) -> catalog_pb2.Provider:
@@ -230,7 +233,10 @@ def model_message(m: ModelRecord) -> catalog_pb2.Model:
             max_duration_s=d.polling.max_duration_s,
         ),
         outputs=catalog_pb2.OutputsSpec(
-            default=d.outputs.default, min=d.outputs.min, max=d.outputs.max, allowed=list(d.outputs.allowed or ())
+            default=d.outputs.default,
+            min=d.outputs.min,
+            max=d.outputs.max,
+            allowed=list(d.outputs.allowed or ()),
         ),
         input_images=catalog_pb2.InputImagesSpec(
             min=d.input_images.min,
@@ -274,13 +280,17 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             raise errors.NotFound("model", ref)
         return model
 
-    async def ListPlatforms(self, request: catalog_pb2.ListPlatformsRequest, context: object) -> catalog_pb2.ListPlatformsResponse:  # noqa: N802
+    async def ListPlatforms(
+        self, request: catalog_pb2.ListPlatformsRequest, context: object
+    ) -> catalog_pb2.ListPlatformsResponse:
         snap = await self.store.snapshot()
         return catalog_pb2.ListPlatformsResponse(
             platforms=[platform_message(p) for p in sorted(snap.platforms.values(), key=lambda p: p.slug)]
         )
 
-    async def GetPlatform(self, request: catalog_pb2.GetPlatformRequest, context: object) -> catalog_pb2.Platform:  # noqa: N802
+    async def GetPlatform(
+        self, request: catalog_pb2.GetPlatformRequest, context: object
+    ) -> catalog_pb2.Platform:
         if not request.id:
             raise errors.InvalidArgument.field("id", "is required (an id or slug)")
         platform = (await self.store.snapshot()).platform(request.id)
@@ -288,7 +298,9 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             raise errors.NotFound("platform", request.id)
         return platform_message(platform)
 
-    async def ListProviders(self, request: catalog_pb2.ListProvidersRequest, context: object) -> catalog_pb2.ListProvidersResponse:  # noqa: N802
+    async def ListProviders(
+        self, request: catalog_pb2.ListProvidersRequest, context: object
+    ) -> catalog_pb2.ListProvidersResponse:
         snap = await self.store.snapshot()
         providers = list(snap.providers.values())
         if request.platform:
@@ -302,17 +314,25 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         for m in snap.models.values():
             counts[m.provider.slug] = counts.get(m.provider.slug, 0) + 1
         providers.sort(key=lambda p: (p.sort_order, p.slug))
-        return catalog_pb2.ListProvidersResponse(providers=[provider_message(p, counts.get(p.slug, 0)) for p in providers])
+        return catalog_pb2.ListProvidersResponse(
+            providers=[provider_message(p, counts.get(p.slug, 0)) for p in providers]
+        )
 
     async def _provider_reply(self, provider: ProviderRecord) -> catalog_pb2.Provider:
         snap = await self.store.snapshot()
         fresh = snap.providers.get(provider.slug, provider)
-        return provider_message(fresh, sum(1 for m in snap.models.values() if m.provider.slug == provider.slug))
+        return provider_message(
+            fresh, sum(1 for m in snap.models.values() if m.provider.slug == provider.slug)
+        )
 
-    async def GetProvider(self, request: catalog_pb2.GetProviderRequest, context: object) -> catalog_pb2.Provider:  # noqa: N802
+    async def GetProvider(
+        self, request: catalog_pb2.GetProviderRequest, context: object
+    ) -> catalog_pb2.Provider:
         return await self._provider_reply(await self._provider(request.id, "id"))
 
-    async def GetProviderBySlug(self, request: catalog_pb2.GetProviderBySlugRequest, context: object) -> catalog_pb2.Provider:  # noqa: N802
+    async def GetProviderBySlug(
+        self, request: catalog_pb2.GetProviderBySlugRequest, context: object
+    ) -> catalog_pb2.Provider:
         if not request.slug:
             raise errors.InvalidArgument.field("slug", "is required")
         provider = (await self.store.snapshot()).providers.get(request.slug)
@@ -320,7 +340,9 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             raise errors.NotFound("provider", request.slug)
         return await self._provider_reply(provider)
 
-    async def ListModels(self, request: catalog_pb2.ListModelsRequest, context: object) -> catalog_pb2.ListModelsResponse:  # noqa: N802
+    async def ListModels(
+        self, request: catalog_pb2.ListModelsRequest, context: object
+    ) -> catalog_pb2.ListModelsResponse:
         snap = await self.store.snapshot()
         models = list(snap.models.values())
         if request.provider:
@@ -331,7 +353,9 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         if request.output_type:
             names = {v: k for k, v in OUTPUT_TYPES.items()}
             if request.output_type not in names:
-                raise errors.InvalidArgument.field("output_type", f"unknown output type {request.output_type}")
+                raise errors.InvalidArgument.field(
+                    "output_type", f"unknown output type {request.output_type}"
+                )
             models = [m for m in models if m.definition.output_type == names[request.output_type]]
         if request.function_tag:
             known = {t for m in snap.models.values() for t in m.definition.function_tags}
@@ -347,10 +371,12 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         models.sort(key=lambda m: (m.provider.sort_order, m.sort_order, m.definition.name))
         return catalog_pb2.ListModelsResponse(models=[model_message(m) for m in models])
 
-    async def GetModel(self, request: catalog_pb2.GetModelRequest, context: object) -> catalog_pb2.Model:  # noqa: N802
+    async def GetModel(self, request: catalog_pb2.GetModelRequest, context: object) -> catalog_pb2.Model:
         return model_message(await self._model(request.id, "id"))
 
-    async def GetModelBySlug(self, request: catalog_pb2.GetModelBySlugRequest, context: object) -> catalog_pb2.Model:  # noqa: N802
+    async def GetModelBySlug(
+        self, request: catalog_pb2.GetModelBySlugRequest, context: object
+    ) -> catalog_pb2.Model:
         if not request.slug:
             raise errors.InvalidArgument.field("slug", "is required")
         model = (await self.store.snapshot()).models.get(request.slug)
@@ -358,7 +384,9 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             raise errors.NotFound("model", request.slug)
         return model_message(model)
 
-    async def UpdateProviderApiKey(self, request: catalog_pb2.UpdateProviderApiKeyRequest, context: object) -> catalog_pb2.Provider:  # noqa: N802
+    async def UpdateProviderApiKey(
+        self, request: catalog_pb2.UpdateProviderApiKeyRequest, context: object
+    ) -> catalog_pb2.Provider:
         provider = await self._provider(request.provider)
         key = request.api_key.strip()
         if key:
@@ -378,7 +406,9 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         self.store.invalidate()
         return await self._provider_reply(provider)
 
-    async def UpdateProviderSettings(self, request: catalog_pb2.UpdateProviderSettingsRequest, context: object) -> catalog_pb2.Provider:  # noqa: N802
+    async def UpdateProviderSettings(
+        self, request: catalog_pb2.UpdateProviderSettingsRequest, context: object
+    ) -> catalog_pb2.Provider:
         provider = await self._provider(request.provider)
         changes: dict[str, object] = {}
         violations: list[errors.Violation] = []
@@ -405,7 +435,9 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             self.store.invalidate()
         return await self._provider_reply(provider)
 
-    async def UpdateModelStatus(self, request: catalog_pb2.UpdateModelStatusRequest, context: object) -> catalog_pb2.Model:  # noqa: N802
+    async def UpdateModelStatus(
+        self, request: catalog_pb2.UpdateModelStatusRequest, context: object
+    ) -> catalog_pb2.Model:
         model = await self._model(request.model)
         changes: dict[str, object] = {}
         if request.HasField("active"):
@@ -417,7 +449,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             self.store.invalidate()
         return model_message((await self.store.snapshot()).models[model.slug])
 
-    async def ValidateParameters(  # noqa: N802
+    async def ValidateParameters(
         self, request: catalog_pb2.ValidateParametersRequest, context: object
     ) -> catalog_pb2.ValidateParametersResponse:
         model = await self._model(request.model)
@@ -436,12 +468,16 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             )
         parameters = Struct()
         parameters.update(checked.parameters)
-        quote = definitions.quote(model, checked.parameters, checked.number_of_outputs, request.prompt, len(request.input_images))
+        quote = definitions.quote(
+            model, checked.parameters, checked.number_of_outputs, request.prompt, len(request.input_images)
+        )
         return catalog_pb2.ValidateParametersResponse(
             valid=True, parameters=parameters, number_of_outputs=checked.number_of_outputs, quote=quote
         )
 
-    async def QuotePrice(self, request: catalog_pb2.QuotePriceRequest, context: object) -> common_pb2.PriceQuote:  # noqa: N802
+    async def QuotePrice(
+        self, request: catalog_pb2.QuotePriceRequest, context: object
+    ) -> common_pb2.PriceQuote:
         model = await self._model(request.model)
         checked = definitions.validate(
             model.definition,
@@ -451,10 +487,16 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             input_images=None,
         )
         if checked.violations:
-            raise errors.InvalidArgument(f"{len(checked.violations)} invalid parameter(s)", checked.violations)
-        return definitions.quote(model, checked.parameters, checked.number_of_outputs, request.prompt, request.input_image_count)
+            raise errors.InvalidArgument(
+                f"{len(checked.violations)} invalid parameter(s)", checked.violations
+            )
+        return definitions.quote(
+            model, checked.parameters, checked.number_of_outputs, request.prompt, request.input_image_count
+        )
 
-    async def GetDispatchConfig(self, request: catalog_pb2.GetDispatchConfigRequest, context: object) -> catalog_pb2.DispatchConfig:  # noqa: N802
+    async def GetDispatchConfig(
+        self, request: catalog_pb2.GetDispatchConfigRequest, context: object
+    ) -> catalog_pb2.DispatchConfig:
         model = await self._model(request.model)
         config = self._dispatch_config(model)
         snap = await self.store.snapshot()
@@ -474,7 +516,7 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             provider_settings=settings,
         )
 
-    async def CheckProviderHealth(  # noqa: N802
+    async def CheckProviderHealth(
         self, request: catalog_pb2.CheckProviderHealthRequest, context: object
     ) -> catalog_pb2.ProviderHealth:
         """Ask the provider through one of its models' adapters, with the key a task would use."""

@@ -22,9 +22,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
-from google.protobuf.message import Message
-from google.protobuf.struct_pb2 import Struct
-
 from aigen import context, errors
 from aigen.eventstore.store import ConcurrencyError
 from aigen.grpcx.client import call
@@ -38,6 +35,9 @@ from aigen.tasks.repository import TaskRepository
 from aigen.tasks.results import completed_event
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from aigen.workqueue import Job, WorkQueue
+from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Struct
+
 from services.dispatcher import domain
 
 log = logging.getLogger("aigen.dispatcher")
@@ -106,7 +106,7 @@ class Dispatcher:
                 await self.jobs.release(job.key, delay_s=0.2)
             except Exception:
                 log.exception("dispatch of task %s failed unexpectedly; will retry", job.key)
-                await self.jobs.release(job.key, delay_s=min(60.0, 2.0 ** job.claims))
+                await self.jobs.release(job.key, delay_s=min(60.0, 2.0**job.claims))
 
     async def process(self, job: Job) -> None:
         state = await self.repo.load(job.key)
@@ -119,7 +119,11 @@ class Dispatcher:
             await self._finish(
                 job,
                 state,
-                [events_pb2.TaskCancelled(task_id=state.id, reason="deadline passed before dispatch", requested_by="system")],
+                [
+                    events_pb2.TaskCancelled(
+                        task_id=state.id, reason="deadline passed before dispatch", requested_by="system"
+                    )
+                ],
             )
             return
         config = await self.access.dispatch_config(state.model.model_slug)
@@ -131,7 +135,9 @@ class Dispatcher:
         if state.dispatch_in_flight:
             await self._recover(job, state, adapter)
             return
-        intent = events_pb2.TaskDispatching(task_id=state.id, attempt=state.dispatch_attempts + 1, model=state.model)
+        intent = events_pb2.TaskDispatching(
+            task_id=state.id, attempt=state.dispatch_attempts + 1, model=state.model
+        )
         state = await self.repo.append(state, [intent])
         request = self._request(state, adapter)
         result = await adapter.dispatch(request)
@@ -178,7 +184,9 @@ class Dispatcher:
             log.info("dispatched to %s as %s", state.model.provider_slug, result.provider_task_id)
             return
         error = result.error or AdapterError(
-            ErrorCode.PROVIDER_BAD_RESPONSE, "the provider answered without a task id or results", retryable=False
+            ErrorCode.PROVIDER_BAD_RESPONSE,
+            "the provider answered without a task id or results",
+            retryable=False,
         )
         await self._handle_error(job, state, error)
 
@@ -210,7 +218,13 @@ class Dispatcher:
         )
         plan = domain.plan_retry(state.model_attempts, error.retryable, error.retry_after)
         if plan.retry:
-            log.warning("%s refused (%s: %s); retrying in %.1fs", state.model.provider_slug, error.code, error.message, plan.delay_s)
+            log.warning(
+                "%s refused (%s: %s); retrying in %.1fs",
+                state.model.provider_slug,
+                error.code,
+                error.message,
+                plan.delay_s,
+            )
             async with self.db.transaction() as conn:
                 await self.repo.append(state, [attempt_failed], conn=conn)
                 await self.jobs.reschedule(conn, job.key, delay_s=plan.delay_s)
@@ -224,10 +238,14 @@ class Dispatcher:
                     await self.jobs.reschedule(conn, job.key, delay_s=0.0)
                 return
         await self._finish(
-            job, state, [attempt_failed, self._failed(state, error.code.value, error.message, error.retryable)]
+            job,
+            state,
+            [attempt_failed, self._failed(state, error.code.value, error.message, error.retryable)],
         )
 
-    async def _failover_event(self, state: TaskState, error: AdapterError) -> events_pb2.TaskFailedOver | None:
+    async def _failover_event(
+        self, state: TaskState, error: AdapterError
+    ) -> events_pb2.TaskFailedOver | None:
         """The next alternative that is runnable and accepts the request, as an event."""
         assert state.model is not None and state.created is not None
         probe = state
@@ -328,4 +346,3 @@ def _now_s() -> int:
     import time
 
     return int(time.time())
-

@@ -9,10 +9,9 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from google.protobuf.json_format import MessageToDict
-
 from aigen.errors import FailedPrecondition, Violation
 from aigen.v1 import catalog_pb2, generation_pb2
+from google.protobuf.json_format import MessageToDict
 
 MAX_ATTEMPTS_PER_MODEL = 3
 MAX_RETRY_AFTER_S = 60.0
@@ -78,7 +77,9 @@ class RetryPlan:
     delay_s: float
 
 
-def plan_retry(model_attempts: int, retryable: bool, retry_after: float | None, rng: random.Random | None = None) -> RetryPlan:
+def plan_retry(
+    model_attempts: int, retryable: bool, retry_after: float | None, rng: random.Random | None = None
+) -> RetryPlan:
     """Retry the same model after a provider-side refusal, with backoff, up to a few attempts.
 
     A provider asking for a wait longer than we would hold a task for counts as "not now": the

@@ -13,16 +13,15 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict, ParseDict
-from google.protobuf.message import Message
-from psycopg.types.json import Jsonb
-
 from aigen.eventstore.mapper import decode
 from aigen.eventstore.store import Conn, RecordedEvent, read_stream
 from aigen.projections.runner import Projection
 from aigen.tasks.domain import TaskState, evolve, task_id_of
 from aigen.tasks.views import PROTO_TO_STATUS, task_view, timestamp
 from aigen.v1 import common_pb2, events_pb2, generation_pb2
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.message import Message
+from psycopg.types.json import Jsonb
 
 TASK_EVENT_TYPES = frozenset(
     cls.DESCRIPTOR.full_name
@@ -81,14 +80,15 @@ async def upsert(conn: Conn, state: TaskState) -> None:
             output_type, prompt, input_images, number_of_outputs, parameters, results, results_stored,
             provider_task_id, error_code, error_message, quote, quote_usd, charge, charge_usd, shot_id,
             owner, request_id, webhook_url, created_at, updated_at, completed_at, deleted_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-            %s, %s, %s, %s, %s)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+            %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (task_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
             progress = EXCLUDED.progress, model_id = EXCLUDED.model_id, model_slug = EXCLUDED.model_slug,
             provider_slug = EXCLUDED.provider_slug, parameters = EXCLUDED.parameters,
             results = EXCLUDED.results, results_stored = EXCLUDED.results_stored,
             provider_task_id = EXCLUDED.provider_task_id, error_code = EXCLUDED.error_code,
-            error_message = EXCLUDED.error_message, charge = EXCLUDED.charge, charge_usd = EXCLUDED.charge_usd,
+            error_message = EXCLUDED.error_message, charge = EXCLUDED.charge,
+            charge_usd = EXCLUDED.charge_usd,
             updated_at = EXCLUDED.updated_at, completed_at = EXCLUDED.completed_at,
             deleted_at = EXCLUDED.deleted_at
         WHERE task_views.version < EXCLUDED.version
@@ -113,7 +113,9 @@ async def upsert(conn: Conn, state: TaskState) -> None:
             view.error.message or None,
             Jsonb(MessageToDict(view.quote, preserving_proto_field_name=True)),
             quote_usd,
-            Jsonb(MessageToDict(view.charge, preserving_proto_field_name=True)) if view.HasField("charge") else None,
+            Jsonb(MessageToDict(view.charge, preserving_proto_field_name=True))
+            if view.HasField("charge")
+            else None,
             charge_usd,
             view.shot_id,
             view.owner,
@@ -182,11 +184,11 @@ def task_from_row(row: Sequence[Any]) -> generation_pb2.Task:
     return task
 
 
-def _status_proto(status: str) -> int:
+def _status_proto(status: str) -> generation_pb2.TaskStatus.ValueType:
     for proto, domain in PROTO_TO_STATUS.items():
         if domain.value == status:
             return proto
-    return 0
+    return generation_pb2.TASK_STATUS_UNSPECIFIED
 
 
 def encode_cursor(created_at: datetime, task_id: str) -> str:

@@ -14,6 +14,7 @@ from aigen.tasks.access import ProviderAccess
 from aigen.tasks.repository import TaskRepository
 from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
+
 from services.dispatcher.dispatch import Dispatcher
 from services.dispatcher.projection import TaskProjection
 from services.dispatcher.service import GenerationService
@@ -48,7 +49,9 @@ async def build(runtime: Runtime) -> list[Registration]:
     runtime.add_worker("dispatch", dispatcher.run)
     runtime.add_worker("projection:tasks", ProjectionRunner(runtime.db, TaskProjection()).run)
     runtime.extra["dispatcher"] = dispatcher
-    return [(generation_pb2_grpc.add_GenerationServiceServicer_to_server, service, "aigen.v1.GenerationService")]
+    return [
+        (generation_pb2_grpc.add_GenerationServiceServicer_to_server, service, "aigen.v1.GenerationService")
+    ]
 
 
 SPEC = ServiceSpec(

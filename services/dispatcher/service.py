@@ -14,8 +14,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-from google.protobuf.struct_pb2 import Struct
-
 from aigen import context, errors
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.notifier import StreamNotifier
@@ -28,6 +26,7 @@ from aigen.tasks.repository import TaskRepository
 from aigen.tasks.views import STATUS_TO_PROTO, task_view
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2, generation_pb2, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
+
 from services.dispatcher import domain
 from services.dispatcher.projection import COLUMNS, decode_cursor, encode_cursor, task_from_row
 
@@ -58,7 +57,9 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
 
     # --- Generate ------------------------------------------------------------------------------
 
-    async def Generate(self, request: generation_pb2.GenerateRequest, context_: object) -> generation_pb2.Task:  # noqa: N802
+    async def Generate(
+        self, request: generation_pb2.GenerateRequest, context_: object
+    ) -> generation_pb2.Task:
         owner = request.owner or "anonymous"
         self._check_request_shape(request)
         config = await self.access.dispatch_config(request.model)
@@ -151,10 +152,10 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             raise errors.NotFound("task", task_id)
         return state
 
-    async def GetTask(self, request: generation_pb2.GetTaskRequest, context_: object) -> generation_pb2.Task:  # noqa: N802
+    async def GetTask(self, request: generation_pb2.GetTaskRequest, context_: object) -> generation_pb2.Task:
         return task_view(await self._owned(request.id, request.owner))
 
-    async def ListTasks(  # noqa: N802
+    async def ListTasks(
         self, request: generation_pb2.ListTasksRequest, context_: object
     ) -> generation_pb2.ListTasksResponse:
         page_size = request.page_size or 50
@@ -198,12 +199,12 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             where.append("(created_at, task_id) < (%s, %s)")
             params += [cursor[0], cursor[1]]
         query = (
-            f"SELECT {COLUMNS} FROM task_views WHERE {' AND '.join(where)} "  # noqa: S608 - fixed fragments
+            f"SELECT {COLUMNS} FROM task_views WHERE {' AND '.join(where)} "
             "ORDER BY created_at DESC, task_id DESC LIMIT %s"
         )
         params.append(page_size + 1)
         async with self.db.connection() as conn:
-            rows = await (await conn.execute(query, params)).fetchall()  # type: ignore[arg-type]
+            rows = await (await conn.execute(query, params)).fetchall()
         response = generation_pb2.ListTasksResponse(tasks=[task_from_row(r) for r in rows[:page_size]])
         if len(rows) > page_size:
             last = rows[page_size - 1]
@@ -212,7 +213,9 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
 
     # --- changes -------------------------------------------------------------------------------
 
-    async def CancelTask(self, request: generation_pb2.CancelTaskRequest, context_: object) -> generation_pb2.Task:  # noqa: N802
+    async def CancelTask(
+        self, request: generation_pb2.CancelTaskRequest, context_: object
+    ) -> generation_pb2.Task:
         await self._owned(request.id, request.owner)
 
         def decide(state: task_domain.TaskState) -> list[events_pb2.TaskCancelled]:
@@ -228,7 +231,9 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             await self.jobs.remove(conn, request.id)
         return task_view(state)
 
-    async def DeleteTask(self, request: generation_pb2.DeleteTaskRequest, context_: object) -> generation_pb2.Task:  # noqa: N802
+    async def DeleteTask(
+        self, request: generation_pb2.DeleteTaskRequest, context_: object
+    ) -> generation_pb2.Task:
         await self._owned(request.id, request.owner)
 
         def decide(state: task_domain.TaskState) -> list[events_pb2.TaskDeleted]:
@@ -240,7 +245,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             await self.jobs.remove(conn, request.id)
         return task_view(state)
 
-    async def WatchTask(  # noqa: N802
+    async def WatchTask(
         self, request: generation_pb2.WatchTaskRequest, context_: object
     ) -> AsyncIterator[generation_pb2.Task]:
         state = await self._owned(request.id, request.owner)
@@ -256,8 +261,3 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
                     state = newer
                     yield task_view(state)
 
-
-def struct(values: dict[str, object]) -> Struct:
-    s = Struct()
-    s.update(values)
-    return s

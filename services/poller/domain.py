@@ -84,7 +84,9 @@ def plan_for(
     )
 
 
-def next_delay(plan: PollPlan, now: float, *, min_interval_s: float = 0.0, rng: random.Random | None = None) -> float:
+def next_delay(
+    plan: PollPlan, now: float, *, min_interval_s: float = 0.0, rng: random.Random | None = None
+) -> float:
     elapsed = max(0.0, now - plan.started_at)
     base = plan.interval_s
     if elapsed < FAST_PHASE_S:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-
 from aigen.bus.consumer import Consumer
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import channel
@@ -16,6 +15,7 @@ from aigen.tasks.access import ProviderAccess
 from aigen.tasks.repository import TaskRepository
 from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
+
 from services.poller.service import PollerService, PollSettings, PollWorker, schedule
 
 
@@ -74,5 +74,3 @@ SPEC = ServiceSpec(
     migration_packages=(("aigen.tasks", "tasks"), ("services.poller", "poller")),
     build=build,
 )
-
-

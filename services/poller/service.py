@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 
 import httpx
-from google.protobuf.message import Message
-
 from aigen import context, errors
 from aigen.bus.consumer import Delivery
 from aigen.eventstore.store import ConcurrencyError
@@ -35,6 +33,8 @@ from aigen.tasks.repository import TaskRepository
 from aigen.tasks.results import completed_event
 from aigen.v1 import events_pb2, generation_pb2, generation_pb2_grpc
 from aigen.workqueue import Job, WorkQueue
+from google.protobuf.message import Message
+
 from services.poller import domain
 from services.poller.ratelimit import RateLimiter
 
@@ -171,7 +171,9 @@ class PollWorker:
         created = state.created
         assert created is not None and state.model is not None
         if created.HasField("deadline") and created.deadline.ToSeconds() <= now:
-            cancelled = events_pb2.TaskCancelled(task_id=task_id, reason="deadline passed", requested_by="system")
+            cancelled = events_pb2.TaskCancelled(
+                task_id=task_id, reason="deadline passed", requested_by="system"
+            )
             await self._settle(job, state, [cancelled])
             return
         limit = domain.exhausted(plan, job.attempts, now)
@@ -194,7 +196,9 @@ class PollWorker:
         self.checks += 1
         await self._apply(job, state, plan, result, source="poll")
 
-    async def _apply(self, job: Job, state: TaskState, plan: domain.PollPlan, result: AdapterResult, *, source: str) -> None:
+    async def _apply(
+        self, job: Job, state: TaskState, plan: domain.PollPlan, result: AdapterResult, *, source: str
+    ) -> None:
         assert state.model is not None
         if result.outcome is Outcome.SUCCESS:
             async with self.db.transaction() as conn:
@@ -241,7 +245,9 @@ class PollWorker:
         new_plan = domain.PollPlan(**{**plan.to_state(), "errors": 0})
         if progress is not None and progress != plan.progress and progress > state.progress:
             messages.append(
-                events_pb2.TaskProgressed(task_id=state.id, progress=progress, provider_state=result.provider_state or "")
+                events_pb2.TaskProgressed(
+                    task_id=state.id, progress=progress, provider_state=result.provider_state or ""
+                )
             )
             new_plan = domain.PollPlan(**{**new_plan.to_state(), "progress": progress})
         delay = domain.next_delay(new_plan, self.clock())
@@ -250,7 +256,9 @@ class PollWorker:
                 await self.repo.append(state, messages, conn=conn)
             await self.jobs.reschedule(conn, job.key, delay_s=delay, state=new_plan.to_state())
 
-    async def _settle(self, job: Job, state: TaskState, messages: list[Message], *, reconcile: bool = False) -> None:
+    async def _settle(
+        self, job: Job, state: TaskState, messages: list[Message], *, reconcile: bool = False
+    ) -> None:
         async with self.db.transaction() as conn:
             if messages:
                 await self.repo.append(state, messages, conn=conn)
@@ -280,7 +288,9 @@ class PollWorker:
             return
         await self._settle(job, state, [])
 
-    async def deliver_callback(self, provider: str, token: str, headers: dict[str, str], body: bytes, secret: str) -> tuple[str, bool]:
+    async def deliver_callback(
+        self, provider: str, token: str, headers: dict[str, str], body: bytes, secret: str
+    ) -> tuple[str, bool]:
         task_id = task_of(secret, token)
         if task_id is None:
             raise errors.NotFound("callback", token[:12] + "…", "unknown callback token")
@@ -289,9 +299,13 @@ class PollWorker:
             if not state.exists or state.model is None:
                 raise errors.NotFound("task", task_id)
             if provider != state.model.provider_slug:
-                raise errors.InvalidArgument.field("provider", f"this task is served by {state.model.provider_slug}")
+                raise errors.InvalidArgument.field(
+                    "provider", f"this task is served by {state.model.provider_slug}"
+                )
             adapter = await self._adapter(state)
-            result = adapter.parse_callback(CallbackRequest(headers={k.lower(): v for k, v in headers.items()}, body=body))
+            result = adapter.parse_callback(
+                CallbackRequest(headers={k.lower(): v for k, v in headers.items()}, body=body)
+            )
             if result.error is not None and result.error.code is ErrorCode.CALLBACK_REJECTED:
                 raise errors.Unauthenticated(f"callback rejected: {result.error.message}")
             if result.error is not None and result.error.code is ErrorCode.PROVIDER_BAD_RESPONSE:
@@ -334,11 +348,10 @@ class PollerService(generation_pb2_grpc.PollerServiceServicer):
         self.worker = worker
         self.secret = secret
 
-    async def DeliverCallback(  # noqa: N802
+    async def DeliverCallback(
         self, request: generation_pb2.DeliverCallbackRequest, context_: object
     ) -> generation_pb2.DeliverCallbackResponse:
         task_id, accepted = await self.worker.deliver_callback(
             request.provider, request.token, dict(request.headers), request.body, self.secret
         )
         return generation_pb2.DeliverCallbackResponse(task_id=task_id, accepted=accepted)
-

@@ -13,7 +13,6 @@ import uuid
 
 import psycopg
 import pytest
-
 from aigen import errors
 from aigen.db.pool import connect as connect_db
 from aigen.grpcx.client import call, channel
@@ -22,6 +21,7 @@ from aigen.simulator.base import Script
 from aigen.simulator.catalog import SimulatorApp, make_fakes, simulator_env
 from aigen.simulator.serving import serve_asgi
 from aigen.v1 import generation_pb2, generation_pb2_grpc
+
 from services.dispatcher.projection import TaskProjection
 from tests.support.processes import ProcessStack
 
@@ -35,7 +35,10 @@ VICTIMS = ("dispatcher", "poller", "storage")
 async def submit(stub, i: int) -> str:
     """A client that retries with the same idempotency key until the dispatcher answers."""
     request = generation_pb2.GenerateRequest(
-        model="kie-nano-banana", prompt=f"crash suite task {i:03d}", request_id=f"crash-{i:03d}", owner="crash"
+        model="kie-nano-banana",
+        prompt=f"crash suite task {i:03d}",
+        request_id=f"crash-{i:03d}",
+        owner="crash",
     )
     for _ in range(200):
         try:
@@ -44,7 +47,11 @@ async def submit(stub, i: int) -> str:
         except (errors.Unavailable, errors.Conflict):
             await asyncio.sleep(0.2)
         except Exception as exc:  # a connection dropped mid-call by a kill
-            if "UNAVAILABLE" not in repr(exc) and "DEADLINE" not in repr(exc) and "CANCELLED" not in repr(exc):
+            if (
+                "UNAVAILABLE" not in repr(exc)
+                and "DEADLINE" not in repr(exc)
+                and "CANCELLED" not in repr(exc)
+            ):
                 raise
             await asyncio.sleep(0.2)
     raise AssertionError(f"task {i} could not be submitted")
@@ -103,8 +110,14 @@ async def test_crash_suite_kill9_loses_nothing_pays_once_stores_once(pg_url, nat
                     if all(t.status in TERMINAL for t in tasks):
                         break
                     if asyncio.get_running_loop().time() > deadline:
-                        stuck = [(t.id, generation_pb2.TaskStatus.Name(t.status)) for t in tasks if t.status not in TERMINAL]
-                        raise AssertionError(f"{len(stuck)} tasks never finished: {stuck[:5]}\n{stack.logs('poller')}")
+                        stuck = [
+                            (t.id, generation_pb2.TaskStatus.Name(t.status))
+                            for t in tasks
+                            if t.status not in TERMINAL
+                        ]
+                        raise AssertionError(
+                            f"{len(stuck)} tasks never finished: {stuck[:5]}\n{stack.logs('poller')}"
+                        )
                     await asyncio.sleep(1.0)
         finally:
             stack.stop_all()
@@ -115,11 +128,15 @@ async def test_crash_suite_kill9_loses_nothing_pays_once_stores_once(pg_url, nat
         # Nothing lost: every task terminal; failures only where a crash hid the provider's answer.
         outcomes = collections.Counter(generation_pb2.TaskStatus.Name(t.status) for t in tasks)
         failed = [t for t in tasks if t.status != generation_pb2.SUCCESS]
-        assert all(t.error.code == "DISPATCH_OUTCOME_UNKNOWN" for t in failed), [(t.id, t.error) for t in failed]
+        assert all(t.error.code == "DISPATCH_OUTCOME_UNKNOWN" for t in failed), [
+            (t.id, t.error) for t in failed
+        ]
         assert outcomes["SUCCESS"] >= TASKS * 0.8, outcomes
 
         # Never paid twice: at most one submission per task reached the provider.
-        per_prompt = collections.Counter(json.loads(r.body)["input"]["prompt"] for r in kie.requests_to("/api/v1/jobs/createTask", "POST"))
+        per_prompt = collections.Counter(
+            json.loads(r.body)["input"]["prompt"] for r in kie.requests_to("/api/v1/jobs/createTask", "POST")
+        )
         assert max(per_prompt.values()) == 1, per_prompt.most_common(3)
         assert len(per_prompt) >= outcomes["SUCCESS"]
 
@@ -130,7 +147,9 @@ async def test_crash_suite_kill9_loses_nothing_pays_once_stores_once(pg_url, nat
                 stored_events = collections.Counter(
                     r[0]
                     for r in await (
-                        await conn.execute("SELECT stream_id FROM events WHERE type = 'aigen.v1.ResultsStored'")
+                        await conn.execute(
+                            "SELECT stream_id FROM events WHERE type = 'aigen.v1.ResultsStored'"
+                        )
                     ).fetchall()
                 )
             assert set(stored_events.values()) == {1} and len(stored_events) == outcomes["SUCCESS"]

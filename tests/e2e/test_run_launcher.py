@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-
 from aigen.grpcx.server import wait_serving
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,6 @@ import asyncio
 
 import psycopg
 import pytest
-
 from aigen.eventstore import ANY_VERSION, ConcurrencyError, EventStore, NewEvent
 from aigen.eventstore.store import LOCK_TIMEOUT
 

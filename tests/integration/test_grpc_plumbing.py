@@ -6,13 +6,12 @@ import asyncio
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from aigen import context, errors
 from aigen.grpcx.client import call, channel
 from aigen.grpcx.server import create_server
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 
 class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
@@ -20,7 +19,7 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
         self.started = asyncio.Event()
         self.seen_correlation: str | None = None
 
-    async def GetModel(self, request, context_):  # noqa: N802 - gRPC method name
+    async def GetModel(self, request, context_):
         self.seen_correlation = context.correlation_id.get()
         if request.id == "slow":
             self.started.set()
@@ -29,7 +28,10 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
         if request.id == "bad":
             raise errors.InvalidArgument(
                 "2 parameters are invalid",
-                [errors.Violation("parameters.size", "must be one of 1:1, 3:2"), errors.Violation("prompt", "is required")],
+                [
+                    errors.Violation("parameters.size", "must be one of 1:1, 3:2"),
+                    errors.Violation("prompt", "is required"),
+                ],
             )
         if request.id == "boom":
             raise RuntimeError("secret internals")
@@ -56,7 +58,9 @@ async def test_g15_graceful_shutdown_not_serving_at_once_in_flight_calls_finish(
     async with channel(address) as ch:
         stub = catalog_pb2_grpc.CatalogServiceStub(ch)
         health = health_pb2_grpc.HealthStub(ch)
-        assert (await health.Check(health_pb2.HealthCheckRequest())).status == health_pb2.HealthCheckResponse.SERVING
+        assert (
+            await health.Check(health_pb2.HealthCheckRequest())
+        ).status == health_pb2.HealthCheckResponse.SERVING
         in_flight = asyncio.ensure_future(stub.GetModel(catalog_pb2.GetModelRequest(id="slow")))
         await servicer.started.wait()
         stopping = asyncio.create_task(server.stop(grace=5, drain=0.5))
@@ -71,7 +75,9 @@ async def test_g15_graceful_shutdown_not_serving_at_once_in_flight_calls_finish(
         await stopping
     async with grpc.aio.insecure_channel(address) as ch:
         with pytest.raises(grpc.RpcError) as info:
-            await catalog_pb2_grpc.CatalogServiceStub(ch).GetModel(catalog_pb2.GetModelRequest(id="x"), timeout=1)
+            await catalog_pb2_grpc.CatalogServiceStub(ch).GetModel(
+                catalog_pb2.GetModelRequest(id="x"), timeout=1
+            )
         assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from aigen.bus.connection import connect as connect_nats
 from aigen.db import migrations
 from aigen.db.pool import StartupError
@@ -17,7 +16,9 @@ async def test_migrations_are_idempotent_and_concurrent_starters_apply_once(db):
     assert await migrations.apply(db, found) == []  # the fixture applied them already
     extra = [
         migrations.Migration("demo", 1, "create", "CREATE TABLE demo (id int PRIMARY KEY)"),
-        migrations.Migration("demo", 2, "add", "ALTER TABLE demo ADD COLUMN name text; INSERT INTO demo VALUES (1, 'x')"),
+        migrations.Migration(
+            "demo", 2, "add", "ALTER TABLE demo ADD COLUMN name text; INSERT INTO demo VALUES (1, 'x')"
+        ),
     ]
     import asyncio
 
@@ -30,7 +31,9 @@ async def test_migrations_are_idempotent_and_concurrent_starters_apply_once(db):
 async def test_an_edited_migration_is_refused(db):
     await migrations.apply(db, [migrations.Migration("demo", 1, "create", "CREATE TABLE demo2 (id int)")])
     with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
-        await migrations.apply(db, [migrations.Migration("demo", 1, "create", "CREATE TABLE demo2 (id bigint)")])
+        await migrations.apply(
+            db, [migrations.Migration("demo", 1, "create", "CREATE TABLE demo2 (id bigint)")]
+        )
 
 
 async def test_wrong_database_url_fails_within_seconds_naming_it():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from aigen.eventstore import ANY_VERSION, EventStore
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import NewEvent
@@ -30,7 +29,8 @@ class ProgressCount(Projection):
             raise RuntimeError("crash in the middle of a batch")
         await conn.execute(
             "INSERT INTO test_progress (task_id, n, total) VALUES (%s, 1, %s) "
-            "ON CONFLICT (task_id) DO UPDATE SET n = test_progress.n + 1, total = test_progress.total + EXCLUDED.total",
+            "ON CONFLICT (task_id) DO UPDATE "
+            "SET n = test_progress.n + 1, total = test_progress.total + EXCLUDED.total",
             (message.task_id, message.progress),
         )
 
@@ -38,13 +38,17 @@ class ProgressCount(Projection):
 @pytest.fixture
 async def progress_table(db):
     async with db.transaction() as conn:
-        await conn.execute("CREATE TABLE test_progress (task_id text PRIMARY KEY, n int NOT NULL, total float8 NOT NULL)")
+        await conn.execute(
+            "CREATE TABLE test_progress (task_id text PRIMARY KEY, n int NOT NULL, total float8 NOT NULL)"
+        )
     return db
 
 
 async def read_model(db) -> dict[str, tuple[int, float]]:
     async with db.connection() as conn:
-        rows = await (await conn.execute("SELECT task_id, n, total FROM test_progress ORDER BY task_id")).fetchall()
+        rows = await (
+            await conn.execute("SELECT task_id, n, total FROM test_progress ORDER BY task_id")
+        ).fetchall()
     return {r[0]: (r[1], round(r[2], 6)) for r in rows}
 
 
@@ -125,7 +129,9 @@ async def test_unknown_event_type_stops_the_projection_at_its_position(progress_
     status = await runner.status()
     assert status.state == "stalled"
     assert status.error_position == bad.first_position
-    assert "aigen.v1.TaskTeleported" in (status.error or "") and str(bad.first_position) in (status.error or "")
+    assert "aigen.v1.TaskTeleported" in (status.error or "") and str(bad.first_position) in (
+        status.error or ""
+    )
     assert await read_model(db) == {}  # the batch holding the bad event applied nothing
     assert await runner.catch_up() == 0  # stays stopped: nothing is skipped silently
 

@@ -7,8 +7,6 @@ import collections
 import contextlib
 
 import pytest
-from nats.js import api as js_api
-
 from aigen.bus import topology as topo
 from aigen.bus.connection import connect as connect_nats
 from aigen.bus.consumer import Consumer, Delivery
@@ -16,6 +14,7 @@ from aigen.bus.relay import Relay, envelope_of
 from aigen.eventstore import EventStore
 from aigen.eventstore.mapper import to_new_event
 from aigen.v1 import common_pb2, events_pb2
+from nats.js import api as js_api
 
 
 @pytest.fixture
@@ -253,4 +252,4 @@ async def test_handler_failures_are_retried_and_poison_is_dead_lettered(applied_
     assert row[0] == spec.durable and "undecodable" in row[1] and bytes(row[2]).startswith(b"\x00not")
     with contextlib.suppress(Exception):
         await js.delete_consumer(spec.stream, spec.durable)
-    assert js_api.AckPolicy.EXPLICIT == spec.config().ack_policy
+    assert spec.config().ack_policy == js_api.AckPolicy.EXPLICIT

@@ -6,7 +6,6 @@ import asyncio
 import collections
 
 import pytest
-
 from aigen.workqueue import WorkQueue
 
 

@@ -56,7 +56,9 @@ class Stack:
         self.runtimes[f"{name}#{index}"] = runtime
         self.servers[f"{name}#{index}"] = server
         for worker_name, worker in runtime.workers:
-            self.tasks.append(asyncio.create_task(worker(self.stop_event), name=f"{name}#{index}:{worker_name}"))
+            self.tasks.append(
+                asyncio.create_task(worker(self.stop_event), name=f"{name}#{index}:{worker_name}")
+            )
         return runtime
 
     async def close(self) -> None:
@@ -83,14 +85,18 @@ async def running_stack(settings: Settings, services: Sequence[str] = ORDER) -> 
         for name in ORDER:
             if name not in services:
                 continue
-            service_settings = settings.with_(addresses=dict(addresses), listen="127.0.0.1:0", run_relay=name == "catalog")
+            service_settings = settings.with_(
+                addresses=dict(addresses), listen="127.0.0.1:0", run_relay=name == "catalog"
+            )
             runtime, server = await start(spec_of(name), service_settings)
             await server.start()
             stack.runtimes[name] = runtime
             stack.servers[name] = server
             addresses[name] = f"127.0.0.1:{server.port}"
             for worker_name, worker in runtime.workers:
-                stack.tasks.append(asyncio.create_task(worker(stack.stop_event), name=f"{name}:{worker_name}"))
+                stack.tasks.append(
+                    asyncio.create_task(worker(stack.stop_event), name=f"{name}:{worker_name}")
+                )
         stack.settings = settings.with_(addresses=addresses)
         yield stack
     finally:

@@ -14,7 +14,7 @@ def test_generated_code_is_not_stale(tmp_path):
     names = sorted(p.name for p in fresh)
     committed = sorted(p.name for p in GENERATED.iterdir() if p.is_file())
     assert names == committed, "run `make proto`: generated files differ from protos/"
-    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "aigen" / "v1", GENERATED, names, shallow=False)
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "aigen" / "v1", GENERATED, names, shallow=False)
     assert not mismatch and not errors, f"run `make proto`: stale generated code in {mismatch + errors}"
 
 

@@ -281,7 +281,12 @@ class DeadLetters:
                     payload,
                 )
                 self.recorded += 1
-                log.error("%s: gave up on stream sequence %s after %s deliveries", consumer, seq, advisory.get("deliveries"))
+                log.error(
+                    "%s: gave up on stream sequence %s after %s deliveries",
+                    consumer,
+                    seq,
+                    advisory.get("deliveries"),
+                )
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

@@ -109,7 +109,9 @@ class Relay:
                 (self._checkpoint_name,),
             )
             row = await (
-                await conn.execute("SELECT position FROM checkpoints WHERE name = %s", (self._checkpoint_name,))
+                await conn.execute(
+                    "SELECT position FROM checkpoints WHERE name = %s", (self._checkpoint_name,)
+                )
             ).fetchone()
             await conn.commit()
             return int(row[0]) if row else 0
@@ -168,7 +170,9 @@ class Relay:
             try:
                 async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as lock_conn:
                     row = await (
-                        await lock_conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LEADER_LOCK, self.db.schema))
+                        await lock_conn.execute(
+                            "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LEADER_LOCK, self.db.schema)
+                        )
                     ).fetchone()
                     if not (row and row[0]):
                         await _wait(stop, 2.0)

@@ -128,7 +128,9 @@ def system_consumers(topology: Topology) -> tuple[ConsumerSpec, ...]:
     )
 
 
-async def ensure(js: JetStreamContext, streams: tuple[StreamSpec, ...], consumers: tuple[ConsumerSpec, ...]) -> None:
+async def ensure(
+    js: JetStreamContext, streams: tuple[StreamSpec, ...], consumers: tuple[ConsumerSpec, ...]
+) -> None:
     """Create or update every declared stream and consumer (idempotent)."""
     for spec in streams:
         try:
@@ -178,7 +180,14 @@ async def verify(
             drift.append(Drift("consumer", consumer.durable, "existence", True, False))
             continue
         want_c = consumer.config()
-        for name in ("deliver_policy", "ack_policy", "ack_wait", "max_deliver", "max_ack_pending", "filter_subject"):
+        for name in (
+            "deliver_policy",
+            "ack_policy",
+            "ack_wait",
+            "max_deliver",
+            "max_ack_pending",
+            "filter_subject",
+        ):
             declared, actual = getattr(want_c, name), getattr(info.config, name)
             if declared != actual:
                 drift.append(Drift("consumer", consumer.durable, name, declared, actual))

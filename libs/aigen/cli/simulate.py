@@ -14,7 +14,9 @@ def simulate(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7900,
     seconds: Annotated[float, typer.Option(help="How long a fake task takes to finish.")] = 4.0,
-    print_env: Annotated[str, typer.Option(help="Print the environment that points aigen here (yes/no).")] = "yes",
+    print_env: Annotated[
+        str, typer.Option(help="Print the environment that points aigen here (yes/no).")
+    ] = "yes",
 ) -> None:
     """Serve fakes of Kie.ai, Replicate, OpenAI, ElevenLabs, Pollo and TuZi under /<provider>/."""
     import uvicorn

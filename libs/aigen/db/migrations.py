@@ -69,7 +69,9 @@ async def apply(db: Database, migrations: list[Migration]) -> list[Migration]:
             )
             """
         )
-        rows = await (await conn.execute("SELECT component, version, checksum FROM schema_migrations")).fetchall()
+        rows = await (
+            await conn.execute("SELECT component, version, checksum FROM schema_migrations")
+        ).fetchall()
         done = {(c, v): s for c, v, s in rows}
         for migration in migrations:
             key = (migration.component, migration.version)
@@ -81,7 +83,7 @@ async def apply(db: Database, migrations: list[Migration]) -> list[Migration]:
                     )
                 continue
             async with conn.transaction():
-                await conn.execute(migration.sql.encode())  # type: ignore[call-overload]
+                await conn.execute(migration.sql.encode())
                 await conn.execute(
                     "INSERT INTO schema_migrations (component, version, name, checksum) "
                     "VALUES (%s, %s, %s, %s)",

@@ -66,8 +66,12 @@ async def connect(
             if create_schema:
                 # Serialised: concurrent CREATE SCHEMA IF NOT EXISTS can still collide.
                 async with probe.transaction():
-                    await probe.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"aigen-schema:{schema}",))
-                    await probe.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                    await probe.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"aigen-schema:{schema}",)
+                    )
+                    await probe.execute(
+                        sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                    )
     except (psycopg.Error, OSError, TimeoutError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StartupError(f"cannot reach the database at {redact_url(url)}: {reason}") from exc

@@ -71,7 +71,9 @@ def short_type(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def current_metadata(*, causation_id: str | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def current_metadata(
+    *, causation_id: str | None = None, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Metadata for events appended now: the correlation id in context, trace context, causation."""
     meta: dict[str, Any] = {}
     if (cid := context.correlation_id.get()) is not None:

@@ -167,18 +167,25 @@ class EventStore:
                 "INSERT INTO event_requests "
                 "(request_id, stream_id, first_version, last_version, first_position, last_position) "
                 "VALUES (%s, %s, %s, %s, %s, %s)",
-                (request_id, stream_id, result.first_version, result.last_version, positions[0], positions[-1]),
+                (
+                    request_id,
+                    stream_id,
+                    result.first_version,
+                    result.last_version,
+                    positions[0],
+                    positions[-1],
+                ),
             )
         # Payload "<last position> <stream id>": watchers of one stream wake only for it.
-        await conn.execute(
-            "SELECT pg_notify(%s, %s)", (self.channel, f"{result.last_position} {stream_id}")
-        )
+        await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, f"{result.last_position} {stream_id}"))
         return result
 
     @staticmethod
     async def _version(conn: Conn, stream_id: str) -> int:
         row = await (
-            await conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,))
+            await conn.execute(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
+            )
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -187,7 +194,12 @@ class EventStore:
             return await self._version(conn, stream_id)
 
     async def read_stream(
-        self, stream_id: str, from_version: int = 1, *, to_version: int | None = None, conn: Conn | None = None
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        *,
+        to_version: int | None = None,
+        conn: Conn | None = None,
     ) -> list[RecordedEvent]:
         if conn is not None:
             return await read_stream(conn, stream_id, from_version, to_version)
@@ -210,18 +222,22 @@ class EventStore:
             )
             params: tuple[Any, ...] = (after_position, list(types), limit)
         else:
-            query = f"SELECT {_COLUMNS} FROM events WHERE global_position > %s ORDER BY global_position LIMIT %s"
+            query = (
+                f"SELECT {_COLUMNS} FROM events WHERE global_position > %s ORDER BY global_position LIMIT %s"
+            )
             params = (after_position, limit)
         if conn is not None:
-            rows = await (await conn.execute(query, params)).fetchall()  # type: ignore[arg-type]
+            rows = await (await conn.execute(query, params)).fetchall()
         else:
             async with self.db.connection() as own:
-                rows = await (await own.execute(query, params)).fetchall()  # type: ignore[arg-type]
+                rows = await (await own.execute(query, params)).fetchall()
         return [_recorded(r) for r in rows]
 
     async def head_position(self) -> int:
         async with self.db.connection() as conn:
-            row = await (await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")).fetchone()
+            row = await (
+                await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")
+            ).fetchone()
             return int(row[0]) if row else 0
 
 

@@ -56,6 +56,6 @@ async def call(fn: Callable[..., Awaitable[T]], request: Any, **kwargs: Any) -> 
         domain = from_rpc_error(exc)
         if domain is not None:
             raise domain from None
-        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):  # type: ignore[attr-defined]
-            raise errors.Unavailable(f"a service did not answer: {exc.details()}") from exc  # type: ignore[attr-defined]
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise errors.Unavailable(f"a service did not answer: {exc.details()}") from exc
         raise

@@ -38,9 +38,10 @@ def _pack(message: object) -> any_pb2.Any:
 
 def _code_of(exc: errors.DomainError) -> int:
     for cls in type(exc).__mro__:
-        if cls in _CODES:
-            return _CODES[cls]  # type: ignore[index]
-    return code_pb2.UNKNOWN
+        code = _CODES.get(cls)
+        if code is not None:
+            return int(code)
+    return int(code_pb2.UNKNOWN)
 
 
 def to_status(exc: errors.DomainError) -> status_pb2.Status:
@@ -87,7 +88,7 @@ def to_grpc_status(exc: errors.DomainError) -> grpc.Status:
 
 def from_rpc_error(exc: grpc.RpcError) -> errors.DomainError | None:
     """The domain error an RpcError carries, or None for transport failures and bugs."""
-    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    status = rpc_status.from_call(exc)
     code = exc.code() if hasattr(exc, "code") else None
     message = exc.details() if hasattr(exc, "details") else str(exc)
     info = error_details_pb2.ErrorInfo()

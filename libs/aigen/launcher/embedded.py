@@ -167,7 +167,19 @@ class EmbeddedPostgres:
         )
         try:
             self._run(
-                [str(bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log_file), "-o", options, "-w", "-t", "60", "start"]
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(log_file),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
             )
         except subprocess.CalledProcessError as exc:
             tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
@@ -189,7 +201,10 @@ class EmbeddedPostgres:
         if not (self.data_dir / "postmaster.pid").exists():
             return
         with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            self._run([str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"], timeout=40)
+            self._run(
+                [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"],
+                timeout=40,
+            )
 
 
 def nats_server_binary() -> str:
@@ -242,7 +257,10 @@ class EmbeddedNats:
             if self.process.poll() is not None:
                 tail = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
                 raise EmbeddedError(f"nats-server exited with code {self.process.returncode}:\n{tail}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
                 return self.url
             time.sleep(0.05)
         self.stop()

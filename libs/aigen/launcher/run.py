@@ -69,8 +69,17 @@ def plan(options: RunOptions, env: dict[str, str]) -> list[ChildSpec]:
         children.append(
             ChildSpec(
                 "local",
-                [python, "-m", "aigen.providers.local", "--host", "127.0.0.1", "--port", str(port),
-                 "--data-dir", str(options.home / "local-provider")],
+                [
+                    python,
+                    "-m",
+                    "aigen.providers.local",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--data-dir",
+                    str(options.home / "local-provider"),
+                ],
                 health=f"http://127.0.0.1:{port}/v1/health",
             )
         )
@@ -97,7 +106,9 @@ def plan(options: RunOptions, env: dict[str, str]) -> list[ChildSpec]:
         env.setdefault("AIGEN_GATEWAY_PORT", str(options.gateway_port))
         env.setdefault("AIGEN_GATEWAY_URL", f"http://127.0.0.1:{env['AIGEN_GATEWAY_PORT']}")
         children.append(
-            ChildSpec("gateway", [python, "-m", "services.gateway"], health=env["AIGEN_GATEWAY_URL"] + "/healthz")
+            ChildSpec(
+                "gateway", [python, "-m", "services.gateway"], health=env["AIGEN_GATEWAY_URL"] + "/healthz"
+            )
         )
     return children
 
@@ -118,7 +129,9 @@ async def run(options: RunOptions) -> int:
         if not env.get("AIGEN_NATS_URL"):
             nats_server = EmbeddedNats(home / "nats")
             env["AIGEN_NATS_URL"] = await asyncio.to_thread(nats_server.start)
-            print(f"aigen: embedded NATS at {env['AIGEN_NATS_URL']}, data in {nats_server.data_dir}", flush=True)
+            print(
+                f"aigen: embedded NATS at {env['AIGEN_NATS_URL']}, data in {nats_server.data_dir}", flush=True
+            )
         if not env.get("AIGEN_SECRET_KEY"):
             env["AIGEN_SECRET_KEY"] = secrets.load_or_create(home)
         env.setdefault("AIGEN_STORAGE_DIR", str(home / "objects"))

@@ -130,7 +130,10 @@ class Supervisor:
                 child.restarts += 1
                 if child.restarts > self.max_restarts:
                     self.failed = f"{child.spec.name} kept exiting (last code {code})"
-                    self.say(child.spec.name, f"exited with code {code}; giving up after {self.max_restarts} restarts")
+                    self.say(
+                        child.spec.name,
+                        f"exited with code {code}; giving up after {self.max_restarts} restarts",
+                    )
                     self.stopping.set()
                     return
                 delay = min(10.0, 0.5 * 2 ** (child.restarts - 1))

@@ -97,7 +97,8 @@ class ProjectionRunner:
             async with conn.transaction():
                 row = await (
                     await conn.execute(
-                        "SELECT position, state FROM checkpoints WHERE name = %s FOR UPDATE", (self.checkpoint,)
+                        "SELECT position, state FROM checkpoints WHERE name = %s FOR UPDATE",
+                        (self.checkpoint,),
                     )
                 ).fetchone()
                 assert row is not None
@@ -130,18 +131,23 @@ class ProjectionRunner:
 
     async def _apply(self, conn: Conn, event: RecordedEvent) -> None:
         if self.projection.types is None and event.type not in EVENT_TYPES:
-            raise ProjectionStalled(self.projection.name, event.global_position, event.type, "unknown event type")
+            raise ProjectionStalled(
+                self.projection.name, event.global_position, event.type, "unknown event type"
+            )
         try:
             message = decode(event)
         except (UnknownEventType, MalformedEvent) as exc:
-            raise ProjectionStalled(self.projection.name, event.global_position, event.type, str(exc)) from exc
+            raise ProjectionStalled(
+                self.projection.name, event.global_position, event.type, str(exc)
+            ) from exc
         await self.projection.apply(conn, event, message)
 
     async def _mark_stalled(self, exc: ProjectionStalled) -> None:
         log.error("%s", exc)
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE checkpoints SET state = 'stalled', error = %s, error_position = %s, updated_at = now() "
+                "UPDATE checkpoints SET state = 'stalled', error = %s, error_position = %s, "
+                "updated_at = now() "
                 "WHERE name = %s",
                 (str(exc), exc.position, self.checkpoint),
             )
@@ -171,7 +177,9 @@ class ProjectionRunner:
                     await _wait(stop, 30.0)
                     continue
                 except Exception as exc:
-                    log.warning("projection %s paused after %s: %s", self.projection.name, type(exc).__name__, exc)
+                    log.warning(
+                        "projection %s paused after %s: %s", self.projection.name, type(exc).__name__, exc
+                    )
                     await _wait(stop, 1.0)
                     continue
                 await waker.wait(self.idle_poll_s)
@@ -186,7 +194,8 @@ class ProjectionRunner:
             for table in self.projection.tables:
                 await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
             await conn.execute(
-                "UPDATE checkpoints SET position = 0, state = 'running', error = NULL, error_position = NULL, "
+                "UPDATE checkpoints SET position = 0, state = 'running', error = NULL, "
+                "error_position = NULL, "
                 "updated_at = now() WHERE name = %s",
                 (self.checkpoint,),
             )
@@ -195,7 +204,8 @@ class ProjectionRunner:
     async def resume(self) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE checkpoints SET state = 'running', error = NULL, error_position = NULL WHERE name = %s",
+                "UPDATE checkpoints SET state = 'running', error = NULL, error_position = NULL "
+                "WHERE name = %s",
                 (self.checkpoint,),
             )
 
@@ -207,7 +217,9 @@ class ProjectionRunner:
                     (self.checkpoint,),
                 )
             ).fetchone()
-            head_row = await (await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")).fetchone()
+            head_row = await (
+                await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")
+            ).fetchone()
         head = int(head_row[0]) if head_row else 0
         if row is None:
             return ProjectionStatus(self.projection.name, 0, head, "new", None, None)

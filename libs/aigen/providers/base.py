@@ -119,7 +119,11 @@ def classify_status(status: int, message: str, *, retry_after: float | None = No
         return AdapterError(ErrorCode.TIMEOUT, message, retryable=True, http_status=status)
     if status >= 500:
         return AdapterError(
-            ErrorCode.PROVIDER_UNAVAILABLE, message, retryable=True, retry_after=retry_after, http_status=status
+            ErrorCode.PROVIDER_UNAVAILABLE,
+            message,
+            retryable=True,
+            retry_after=retry_after,
+            http_status=status,
         )
     return AdapterError(ErrorCode.PROVIDER_BAD_RESPONSE, message, retryable=False, http_status=status)
 

@@ -13,7 +13,9 @@ import httpx
 
 from aigen.providers.types import AdapterError, ErrorCode
 
-DATA_URL_RE = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w-]+=[^;,]*)*)(?P<b64>;base64)?,")
+DATA_URL_RE = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w-]+=[^;,]*)*)(?P<b64>;base64)?,"
+)
 
 # Magic numbers → MIME type, for data we were handed without a trustworthy type.
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
@@ -108,9 +110,7 @@ def check_input_images(
         raise InputImageError(len(images), f"this model needs at least {min_count} input image(s)")
     if len(images) > max_count:
         raise InputImageError(max_count, f"this model takes at most {max_count} input image(s)")
-    return [
-        parse_input_image(i, v, max_bytes=max_bytes, mime_types=mime_types) for i, v in enumerate(images)
-    ]
+    return [parse_input_image(i, v, max_bytes=max_bytes, mime_types=mime_types) for i, v in enumerate(images)]
 
 
 async def fetch_image_bytes(

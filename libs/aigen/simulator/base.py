@@ -238,7 +238,9 @@ class FakeProvider:
     async def send_callback(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
         async with httpx.AsyncClient(timeout=15) as client:
             try:
-                r = await client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+                r = await client.post(
+                    url, content=body, headers={"Content-Type": "application/json", **headers}
+                )
                 self.callbacks_sent.append((url, r.status_code))
             except httpx.HTTPError:
                 self.callbacks_sent.append((url, 0))
@@ -303,7 +305,8 @@ class FakeProvider:
                 async def replay() -> dict[str, Any]:
                     nonlocal replayed
                     if replayed:
-                        return await receive()
+                        message: dict[str, Any] = await receive()
+                        return message
                     replayed = True
                     return {"type": "http.request", "body": body, "more_body": False}
 
@@ -319,7 +322,9 @@ class FakeProvider:
 
     def requests_to(self, path_suffix: str, method: str | None = None) -> list[Recorded]:
         return [
-            r for r in self.requests if r.path.endswith(path_suffix) and (method is None or r.method == method)
+            r
+            for r in self.requests
+            if r.path.endswith(path_suffix) and (method is None or r.method == method)
         ]
 
     async def _serve_file(self, request: Request) -> Response:
@@ -332,7 +337,12 @@ class FakeProvider:
     async def _list_requests(self, request: Request) -> Response:
         return JSONResponse(
             [
-                {"method": r.method, "path": r.path, "query": r.query, "body": r.body.decode("utf-8", "replace")}
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "query": r.query,
+                    "body": r.body.decode("utf-8", "replace"),
+                }
                 for r in self.requests
             ]
         )

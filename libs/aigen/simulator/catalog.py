@@ -88,13 +88,21 @@ class SimulatorApp:
         path: str = scope.get("path", "/")
         if path in ("/healthz", "/"):
             body = json.dumps({"status": "ok", "providers": sorted(self.fakes)}).encode()
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         slug, _, rest = path.lstrip("/").partition("/")
         fake = self.fakes.get(slug)
         if fake is None:
-            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]}
+            )
             await send({"type": "http.response.body", "body": f"no fake provider {slug!r}".encode()})
             return
         inner = dict(scope)

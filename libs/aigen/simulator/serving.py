@@ -31,7 +31,9 @@ async def serve_asgi(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncI
 
 
 @contextlib.asynccontextmanager
-async def serve_fake(fake: FakeProvider, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[FakeProvider]:
+async def serve_fake(
+    fake: FakeProvider, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[FakeProvider]:
     """Serve one fake provider; its `base_url` points at the live server inside the block."""
     async with serve_asgi(fake, host, port) as url:
         fake.base_url = url

@@ -83,7 +83,9 @@ class ProviderAccess:
         """The adapter's config: adapter name and settings as captured on the task (so a running
         task keeps the contract it started with), endpoint and key as the catalog says now."""
         adapter_name = snapshot.adapter_name if snapshot is not None else config.model.adapter_name
-        adapter_settings = snapshot.adapter_settings if snapshot is not None else config.model.adapter_settings
+        adapter_settings = (
+            snapshot.adapter_settings if snapshot is not None else config.model.adapter_settings
+        )
         output_type = snapshot.output_type if snapshot is not None else config.model.output_type
         return ModelConfig(
             slug=config.model.slug,

@@ -20,6 +20,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -66,7 +67,7 @@ class TaskState:
     callback_requested: bool = False
     dispatch_attempts: int = 0
     model_attempts: int = 0  # dispatch attempts on the current model (reset by a failover)
-    parameters: dict[str, object] | None = None  # as sent to the current model (after failover)
+    parameters: dict[str, Any] | None = None  # as sent to the current model (after failover)
     dispatch_in_flight: bool = False  # intent recorded, outcome not yet: a crash leaves this set
     failed_over_from: tuple[str, ...] = ()
     provider_results: tuple[events_pb2.ProviderResult, ...] = ()
@@ -217,10 +218,7 @@ def next_alternative(state: TaskState) -> str | None:
 
 def may_dispatch(state: TaskState) -> bool:
     return (
-        state.exists
-        and state.status is Status.PENDING
-        and not state.deleted
-        and not state.dispatch_in_flight
+        state.exists and state.status is Status.PENDING and not state.deleted and not state.dispatch_in_flight
     )
 
 

@@ -42,12 +42,18 @@ async def completed_event(
             blob_id = await blobs.put(conn, state.id, item.data, content_type)
             results.append(
                 events_pb2.ProviderResult(
-                    type=kind, url=blobs.blob_url(blob_id), blob_id=str(blob_id), content_type=content_type, extra=extra
+                    type=kind,
+                    url=blobs.blob_url(blob_id),
+                    blob_id=str(blob_id),
+                    content_type=content_type,
+                    extra=extra,
                 )
             )
         elif item.url:
             results.append(
-                events_pb2.ProviderResult(type=kind, url=item.url, content_type=item.content_type or "", extra=extra)
+                events_pb2.ProviderResult(
+                    type=kind, url=item.url, content_type=item.content_type or "", extra=extra
+                )
             )
     event = events_pb2.TaskCompleted(task_id=state.id, results=results, source=source, late=late)
     charge = charge_of(result.cost, state.model.credit_usd if state.model else "")

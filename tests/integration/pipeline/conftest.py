@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-
 from aigen.config import Settings
 from aigen.grpcx.client import call
 from aigen.providers.local.service import create_app as create_local_provider
@@ -20,6 +19,7 @@ from aigen.simulator.base import FakeProvider, Script
 from aigen.simulator.catalog import SimulatorApp, make_fakes, simulator_env
 from aigen.simulator.serving import serve_asgi
 from aigen.v1 import catalog_pb2_grpc, generation_pb2, generation_pb2_grpc
+
 from tests.support.stack import Stack, running_stack
 
 SECRET = "pipeline-test-secret-key-0123456789"
@@ -35,7 +35,9 @@ class Pipeline:
     poller: generation_pb2_grpc.PollerServiceStub | None
     simulator_url: str
 
-    async def generate(self, model: str, prompt: str = "a lighthouse at dusk", **fields) -> generation_pb2.Task:
+    async def generate(
+        self, model: str, prompt: str = "a lighthouse at dusk", **fields
+    ) -> generation_pb2.Task:
         request = generation_pb2.GenerateRequest(model=model, prompt=prompt, **fields)
         return await call(self.generation.Generate, request)
 
@@ -58,7 +60,12 @@ class Pipeline:
         def done(t: generation_pb2.Task) -> bool:
             if t.status in (generation_pb2.SUCCESS, generation_pb2.FAILED, generation_pb2.CANCELLED):
                 return True
-            return not HAS_STORAGE and t.progress >= 1.0 and t.status == generation_pb2.PROCESSING and bool(t.results)
+            return (
+                not HAS_STORAGE
+                and t.progress >= 1.0
+                and t.status == generation_pb2.PROCESSING
+                and bool(t.results)
+            )
 
         return await self.wait_for(task_id, done, timeout)
 
@@ -72,10 +79,9 @@ class CallbackReceiver:
         self.bodies: list[tuple[str, dict[str, str], bytes]] = []
 
     async def __call__(self, scope, receive, send) -> None:
+        from aigen import errors
         from starlette.requests import Request
         from starlette.responses import JSONResponse
-
-        from aigen import errors
 
         request = Request(scope, receive)
         _, _, provider, token = request.url.path.split("/", 3)
@@ -86,7 +92,9 @@ class CallbackReceiver:
         try:
             reply = await call(
                 self.poller.DeliverCallback,
-                generation_pb2.DeliverCallbackRequest(provider=provider, token=token, headers=headers, body=body),
+                generation_pb2.DeliverCallbackRequest(
+                    provider=provider, token=token, headers=headers, body=body
+                ),
             )
             answer = (200, {"task_id": reply.task_id, "accepted": reply.accepted})
         except errors.Unauthenticated as exc:
@@ -118,7 +126,9 @@ async def pipeline_running(
         async with contextlib.AsyncExitStack() as exits:
             sim_url = await exits.enter_async_context(serve_asgi(simulator))
             local_url = await exits.enter_async_context(serve_asgi(create_local_provider(tmp_path / "local")))
-            callback_url = await exits.enter_async_context(serve_asgi(callbacks)) if callbacks is not None else None
+            callback_url = (
+                await exits.enter_async_context(serve_asgi(callbacks)) if callbacks is not None else None
+            )
             simulator.set_base_url(sim_url)
             for key, value in simulator_env(sim_url).items():
                 monkeypatch.setenv(key, value)
@@ -140,7 +150,9 @@ async def pipeline_running(
             )
             wanted = services or ("catalog", "dispatcher", "poller", *(("storage",) if HAS_STORAGE else ()))
             stack = await exits.enter_async_context(running_stack(settings, wanted))
-            poller = generation_pb2_grpc.PollerServiceStub(stack.channel("poller")) if "poller" in wanted else None
+            poller = (
+                generation_pb2_grpc.PollerServiceStub(stack.channel("poller")) if "poller" in wanted else None
+            )
             if callbacks is not None:
                 callbacks.poller = poller
             yield Pipeline(

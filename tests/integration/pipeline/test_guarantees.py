@@ -6,8 +6,6 @@ import asyncio
 import json
 
 import pytest
-from google.protobuf.struct_pb2 import Struct
-
 from aigen import errors
 from aigen.eventstore.mapper import decode, to_new_event
 from aigen.eventstore.store import EventStore
@@ -16,6 +14,8 @@ from aigen.projections.runner import ProjectionRunner
 from aigen.simulator.base import Script
 from aigen.tasks.domain import stream_id
 from aigen.v1 import events_pb2, generation_pb2
+from google.protobuf.struct_pb2 import Struct
+
 from services.dispatcher.projection import TaskProjection
 from tests.integration.pipeline.conftest import CallbackReceiver, pipeline_running
 
@@ -37,7 +37,10 @@ async def test_g4_same_request_id_gives_one_task_and_one_provider_call(pipeline)
     again = await pipeline.generate("kie-nano-banana", request_id="order-17", owner="acme")
     assert again.id == first.id
     racing = await asyncio.gather(
-        *(pipeline.generate("kie-nano-banana", prompt="a tide pool", request_id="order-18", owner="acme") for _ in range(8))
+        *(
+            pipeline.generate("kie-nano-banana", prompt="a tide pool", request_id="order-18", owner="acme")
+            for _ in range(8)
+        )
     )
     assert len({t.id for t in racing}) == 1
     other_owner = await pipeline.generate("kie-nano-banana", request_id="order-17", owner="globex")
@@ -48,19 +51,27 @@ async def test_g4_same_request_id_gives_one_task_and_one_provider_call(pipeline)
     assert len(creates) == 3
     assert [type(e).__name__ for e in await history(pipeline, first.id)].count("TaskCreated") == 1
     with pytest.raises(errors.FailedPrecondition) as reused:
-        await pipeline.generate("kie-nano-banana", prompt="something else", request_id="order-17", owner="acme")
+        await pipeline.generate(
+            "kie-nano-banana", prompt="something else", request_id="order-17", owner="acme"
+        )
     assert reused.value.reason == "IDEMPOTENCY_KEY_REUSED"
 
 
-async def test_callback_completes_the_task_at_once_and_replays_are_harmless(pg_url, nats_url, monkeypatch, tmp_path):
+async def test_callback_completes_the_task_at_once_and_replays_are_harmless(
+    pg_url, nats_url, monkeypatch, tmp_path
+):
     receiver = CallbackReceiver()
     env = {"AIGEN_POLL_INTERVAL_S": "30"}  # the first check would come late: the callback must win
-    async with pipeline_running(pg_url, nats_url, monkeypatch, tmp_path, env=env, callbacks=receiver) as pipeline:
+    async with pipeline_running(
+        pg_url, nats_url, monkeypatch, tmp_path, env=env, callbacks=receiver
+    ) as pipeline:
         kie = pipeline.fakes["kie"]
         created = await pipeline.generate("kie-nano-banana")
         task = await pipeline.settled(created.id, timeout=20)
         assert task.results
-        completed = next(e for e in await history(pipeline, created.id) if isinstance(e, events_pb2.TaskCompleted))
+        completed = next(
+            e for e in await history(pipeline, created.id) if isinstance(e, events_pb2.TaskCompleted)
+        )
         assert completed.source == "callback"
         assert kie.requests_to("/api/v1/jobs/recordInfo") == []
         path, headers, body = receiver.bodies[0]
@@ -79,12 +90,16 @@ async def test_callback_completes_the_task_at_once_and_replays_are_harmless(pg_u
         with pytest.raises(errors.Unauthenticated):
             await call(
                 pipeline.poller.DeliverCallback,
-                generation_pb2.DeliverCallbackRequest(provider="kie", token=path.rsplit("/", 1)[1], headers=forged, body=body),
+                generation_pb2.DeliverCallbackRequest(
+                    provider="kie", token=path.rsplit("/", 1)[1], headers=forged, body=body
+                ),
             )
         with pytest.raises(errors.NotFound):
             await call(
                 pipeline.poller.DeliverCallback,
-                generation_pb2.DeliverCallbackRequest(provider="kie", token=f"{created.id}.0000", headers=headers, body=body),
+                generation_pb2.DeliverCallbackRequest(
+                    provider="kie", token=f"{created.id}.0000", headers=headers, body=body
+                ),
             )
         assert len(await history(pipeline, created.id)) == before
 
@@ -94,13 +109,17 @@ async def test_g12_two_poller_replicas_never_check_one_task_at_once(pipeline):
     kie.script = Script(polls_to_finish=6)
     kie.latency = 0.05  # checks take a moment, so overlaps would show
     await pipeline.stack.add_replica("poller")
-    tasks = await asyncio.gather(*(pipeline.generate("kie-nano-banana", prompt=f"tile {i}") for i in range(24)))
+    tasks = await asyncio.gather(
+        *(pipeline.generate("kie-nano-banana", prompt=f"tile {i}") for i in range(24))
+    )
     for task in tasks:
         await pipeline.settled(task.id, timeout=60)
     checked = {t.provider_task_id for t in [await pipeline.get(t.id) for t in tasks]}
     assert len(checked) == 24
     assert all(kie.max_overlap[pid] == 1 for pid in checked), dict(kie.max_overlap)
-    workers = [pipeline.stack.extra(name, "worker") for name in pipeline.stack.runtimes if name.startswith("poller")]
+    workers = [
+        pipeline.stack.extra(name, "worker") for name in pipeline.stack.runtimes if name.startswith("poller")
+    ]
     assert len(workers) == 2 and all(w.checks > 0 for w in workers), [w.checks for w in workers]
 
 
@@ -138,14 +157,17 @@ async def test_listing_filters_pages_and_owners(pipeline):
     seen, token = [], ""
     while True:
         page = await call(
-            pipeline.generation.ListTasks, generation_pb2.ListTasksRequest(owner="acme", page_size=2, page_token=token)
+            pipeline.generation.ListTasks,
+            generation_pb2.ListTasksRequest(owner="acme", page_size=2, page_token=token),
         )
         seen += [t.id for t in page.tasks]
         token = page.next_page_token
         if not token:
             break
     assert sorted(seen) == sorted(t.id for t in mine) and len(seen) == len(set(seen))
-    by_provider = await call(pipeline.generation.ListTasks, generation_pb2.ListTasksRequest(provider="local", model="local-image"))
+    by_provider = await call(
+        pipeline.generation.ListTasks, generation_pb2.ListTasksRequest(provider="local", model="local-image")
+    )
     assert {t.id for t in by_provider.tasks} == {t.id for t in (*mine, theirs)}
     with pytest.raises(errors.NotFound):
         await call(pipeline.generation.GetTask, generation_pb2.GetTaskRequest(id=mine[0].id, owner="globex"))
@@ -162,7 +184,9 @@ async def test_watch_streams_each_change_until_terminal(pipeline):
     seen = []
     async for task in pipeline.generation.WatchTask(generation_pb2.WatchTaskRequest(id=created.id)):
         seen.append((task.status, round(task.progress, 2), task.version))
-        if task.status in (generation_pb2.SUCCESS, generation_pb2.FAILED) or (task.results and task.progress == 1):
+        if task.status in (generation_pb2.SUCCESS, generation_pb2.FAILED) or (
+            task.results and task.progress == 1
+        ):
             break
     versions = [v for _, _, v in seen]
     assert versions == sorted(versions) and len(versions) >= 3
@@ -174,7 +198,9 @@ async def test_bad_requests_are_refused_naming_the_field(pipeline):
         await pipeline.generate("no-such-model")
     assert unknown.value.name == "no-such-model"
     with pytest.raises(errors.InvalidArgument) as bad:
-        await pipeline.generate("kie-4o-image", number_of_outputs=3, parameters=params(size="16:9", colour="red"))
+        await pipeline.generate(
+            "kie-4o-image", number_of_outputs=3, parameters=params(size="16:9", colour="red")
+        )
     fields = {v.field for v in bad.value.violations}
     assert {"number_of_outputs", "parameters.size", "parameters.colour"} <= fields
     with pytest.raises(errors.InvalidArgument) as image:
@@ -205,7 +231,12 @@ async def test_interrupted_dispatch_is_never_resubmitted(pipeline):
         await store.append(
             stream_id(crashed.task_id),
             0,
-            [to_new_event(crashed), to_new_event(events_pb2.TaskDispatching(task_id=crashed.task_id, attempt=1, model=crashed.model))],
+            [
+                to_new_event(crashed),
+                to_new_event(
+                    events_pb2.TaskDispatching(task_id=crashed.task_id, attempt=1, model=crashed.model)
+                ),
+            ],
             conn=conn,
         )
         await dispatcher.jobs.enqueue(conn, crashed.task_id)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from google.protobuf.struct_pb2 import Struct
-
 from aigen import errors
 from aigen.eventstore.mapper import decode
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import call
 from aigen.simulator.base import Script
 from aigen.v1 import events_pb2, generation_pb2
+from google.protobuf.struct_pb2 import Struct
+
 from tests.integration.pipeline.conftest import HAS_STORAGE, pipeline_running
 
 
@@ -44,7 +44,9 @@ async def test_async_success_with_progress(pipeline):
     kinds = await event_types(pipeline, created.id)
     assert kinds[:3] == ["TaskCreated", "TaskDispatching", "TaskDispatched"]
     assert "TaskCompleted" in kinds
-    progress = [e.progress for e in await events_of(pipeline, created.id) if isinstance(e, events_pb2.TaskProgressed)]
+    progress = [
+        e.progress for e in await events_of(pipeline, created.id) if isinstance(e, events_pb2.TaskProgressed)
+    ]
     assert progress and progress == sorted(progress) and len(set(progress)) == len(progress)
     create = kie.requests_to("/api/v1/gpt4o-image/generate", "POST")
     assert len(create) == 1 and create[0].json["nVariants"] == 2 and create[0].json["size"] == "3:2"
@@ -53,9 +55,13 @@ async def test_async_success_with_progress(pipeline):
 
 
 async def test_sync_provider_success_bytes_reach_the_task(pipeline):
-    created = await pipeline.generate("openai-dall-e", prompt="a red fox in snow", parameters=params(model="gpt-image-1"))
+    created = await pipeline.generate(
+        "openai-dall-e", prompt="a red fox in snow", parameters=params(model="gpt-image-1")
+    )
     task = await pipeline.settled(created.id)
-    completed = next(e for e in await events_of(pipeline, created.id) if isinstance(e, events_pb2.TaskCompleted))
+    completed = next(
+        e for e in await events_of(pipeline, created.id) if isinstance(e, events_pb2.TaskCompleted)
+    )
     assert completed.source == "dispatch"
     assert completed.results and completed.results[0].url.startswith("blob:")
     assert "TaskDispatched" not in await event_types(pipeline, created.id)
@@ -90,7 +96,10 @@ async def test_cancel_during_polling_stops_checks(pipeline):
     created = await pipeline.generate("kie-nano-banana")
     await pipeline.wait_for(created.id, lambda t: t.status == generation_pb2.PROCESSING)
     await asyncio.sleep(0.5)
-    cancelled = await call(pipeline.generation.CancelTask, generation_pb2.CancelTaskRequest(id=created.id, reason="changed my mind"))
+    cancelled = await call(
+        pipeline.generation.CancelTask,
+        generation_pb2.CancelTaskRequest(id=created.id, reason="changed my mind"),
+    )
     assert cancelled.status == generation_pb2.CANCELLED
     checks = len(kie.requests_to("/api/v1/jobs/recordInfo"))
     await asyncio.sleep(1.0)
@@ -117,7 +126,9 @@ async def test_failover_to_an_alternative_provider(pipeline):
     kie = pipeline.fakes["kie"]
     kie.faults.create_failure_rate = 1.0  # Kie answers 500 to every submission
     created = await pipeline.generate(
-        "kie-kling-v2-master-text-to-video", prompt="a paper boat on a rainy street", parameters=params(duration="5")
+        "kie-kling-v2-master-text-to-video",
+        prompt="a paper boat on a rainy street",
+        parameters=params(duration="5"),
     )
     task = await pipeline.settled(created.id, timeout=60)
     assert task.provider_slug != "kie", task
@@ -125,7 +136,11 @@ async def test_failover_to_an_alternative_provider(pipeline):
     assert served in ("tuzi-kling", "pollo-kling")
     history = await events_of(pipeline, created.id)
     over = [e for e in history if isinstance(e, events_pb2.TaskFailedOver)]
-    assert over and over[0].from_model_slug == "kie-kling-v2-master-text-to-video" and over[0].to_model_slug == served
+    assert (
+        over
+        and over[0].from_model_slug == "kie-kling-v2-master-text-to-video"
+        and over[0].to_model_slug == served
+    )
     attempts = [e for e in history if isinstance(e, events_pb2.DispatchAttemptFailed)]
     assert len(attempts) == 3 and all(a.provider_slug == "kie" for a in attempts)
     assert len(kie.requests_to("/api/v1/jobs/createTask", "POST")) == 3
@@ -162,13 +177,17 @@ async def test_late_success_after_timeout_is_reconciled(pg_url, nats_url, monkey
         failed = await pipeline.wait_for(created.id, lambda t: t.status == generation_pb2.FAILED)
         assert failed.error.code == "TIMEOUT"
         task = await pipeline.wait_for(created.id, lambda t: bool(t.results), timeout=20)
-        completed = next(e for e in await events_of(pipeline, created.id) if isinstance(e, events_pb2.TaskCompleted))
+        completed = next(
+            e for e in await events_of(pipeline, created.id) if isinstance(e, events_pb2.TaskCompleted)
+        )
         assert completed.late and completed.source == "reconcile"
         assert task.results[0].original_url.startswith(pipeline.simulator_url)
 
 
 async def test_local_provider_end_to_end(pipeline):
-    created = await pipeline.generate("local-image", prompt="a quiet harbour", parameters=params(width=320, height=240))
+    created = await pipeline.generate(
+        "local-image", prompt="a quiet harbour", parameters=params(width=320, height=240)
+    )
     task = await pipeline.settled(created.id)
     assert task.provider_slug == "local" and task.results
     if HAS_STORAGE:
