@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -239,3 +239,47 @@ class WorkQueue:
         async with self.db.connection() as conn:
             row = await (await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table))).fetchone()
         return int(row[0]) if row else 0
+
+
+async def serve(
+    queue: WorkQueue,
+    handle: Callable[[Job], Coroutine[Any, Any, None]],
+    stop: asyncio.Event,
+    *,
+    concurrency: int,
+    wake: asyncio.Event,
+    batch: int = 200,
+    idle_s: float = 0.5,
+    on_claim: Callable[[Job], None] | None = None,
+) -> None:
+    """Claim due jobs and handle up to `concurrency` at once until `stop`; `wake` cuts idle waits
+    short (set it when new work was enqueued in this process). Cancelling stops the jobs in hand;
+    their leases lapse and another worker takes them over."""
+    running: set[asyncio.Task[None]] = set()
+    try:
+        while not stop.is_set():
+            free = concurrency - len(running)
+            if free <= 0:
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            jobs = await queue.claim(min(free, batch))
+            for job in jobs:
+                if on_claim is not None:
+                    on_claim(job)
+                task = asyncio.create_task(handle(job))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if jobs:
+                continue
+            wait = await queue.seconds_until_next()
+            timeout = idle_s if wait is None else min(idle_s, wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), max(0.005, timeout))
+            wake.clear()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

@@ -8,6 +8,7 @@ from aigen.bus.consumer import Consumer
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import channel
 from aigen.grpcx.server import Registration
+from aigen.ops.recorder import ErrorRecorder
 from aigen.providers.base import make_http_client
 from aigen.runtime import Runtime, ServiceSpec
 from aigen.secrets import Sealer
@@ -32,6 +33,9 @@ def settings_from_env() -> PollSettings:
         interval_override=_float("AIGEN_POLL_INTERVAL_S"),
         attempts_override=int(attempts) if attempts else None,
         duration_override=_float("AIGEN_POLL_MAX_DURATION_S"),
+        replicas=int(os.environ.get("AIGEN_POLLER_REPLICAS", "1")),
+        # Off only for load tests against the simulator, whose fakes have no real limits.
+        respect_rate_limits=os.environ.get("AIGEN_POLL_RATE_LIMITS", "on") != "off",
     )
 
 
@@ -47,13 +51,15 @@ async def build(runtime: Runtime) -> list[Registration]:
     http = make_http_client()
     runtime.on_close(http.aclose)
     poll_settings = settings_from_env()
+    store = EventStore(runtime.db)
     worker = PollWorker(
-        repo=TaskRepository(EventStore(runtime.db)),
+        repo=TaskRepository(store),
         jobs=jobs,
         access=access,
         http=http,
         settings=poll_settings,
         concurrency=int(os.environ.get("AIGEN_POLLER_CONCURRENCY", "64")),
+        on_outcome=ErrorRecorder(store).on_poll,
     )
 
     async def on_event(delivery):  # type: ignore[no-untyped-def]

@@ -79,6 +79,36 @@ class AppendResult:
 
 _COLUMNS = "global_position, event_id, stream_id, version, type, payload, metadata, recorded_at"
 
+_LOCK_SQL = f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; LOCK TABLE events IN EXCLUSIVE MODE"
+
+# Checks the expected version, inserts the events numbered after the stream's current version,
+# records the request id and notifies listeners with "<last position> <stream id>" — or, when the
+# version does not match, inserts nothing (the caller raises ConcurrencyError).
+_APPEND_SQL = """
+WITH cur AS (
+    SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = %(stream)s
+), ok AS (
+    SELECT v FROM cur WHERE %(expected)s = %(any)s OR v = %(expected)s
+), ins AS (
+    INSERT INTO events (event_id, stream_id, version, type, payload, metadata)
+    SELECT e.event_id, %(stream)s, ok.v + e.ord, e.type, e.payload, e.metadata
+    FROM ok, unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::bytea[], %(metas)s::jsonb[])
+         WITH ORDINALITY AS e(event_id, type, payload, metadata, ord)
+    ORDER BY e.ord
+    RETURNING global_position, version
+), req AS (
+    INSERT INTO event_requests (request_id, stream_id, first_version, last_version, first_position, last_position)
+    SELECT %(request)s, %(stream)s, min(version), max(version), min(global_position), max(global_position)
+    FROM ins HAVING %(request)s::text IS NOT NULL AND count(*) > 0
+    RETURNING 1
+)
+SELECT (SELECT v FROM cur), min(global_position), max(global_position), count(*),
+       CASE WHEN count(*) > 0
+            THEN pg_notify(%(channel)s, max(global_position)::text || ' ' || %(stream)s) END,
+       (SELECT count(*) FROM req)
+FROM ins
+"""
+
 
 def _recorded(row: TupleRow) -> RecordedEvent:
     return RecordedEvent(
@@ -126,8 +156,9 @@ class EventStore:
         events: Sequence[NewEvent],
         request_id: str | None,
     ) -> AppendResult:
-        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        await conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
+        # Round trips matter here (an append is a few statements inside a held lock): the
+        # version check, the insert, the request record and the notification are one statement.
+        await conn.execute(_LOCK_SQL)
         if request_id is not None:
             row = await (
                 await conn.execute(
@@ -138,47 +169,27 @@ class EventStore:
             ).fetchone()
             if row is not None:
                 return AppendResult(row[0], row[1], row[2], row[3], row[4], duplicate=True)
-        current = await self._version(conn, stream_id)
-        if expected_version != ANY_VERSION and current != expected_version:
-            raise ConcurrencyError(stream_id, expected_version, current)
-        first = current + 1
-        cursor = await conn.execute(
-            """
-            INSERT INTO events (event_id, stream_id, version, type, payload, metadata)
-            SELECT e.event_id, %s, e.version, e.type, e.payload, e.metadata
-            FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %s::bytea[], %s::jsonb[])
-                 AS e(event_id, version, type, payload, metadata)
-            ORDER BY e.version
-            RETURNING global_position
-            """,
-            (
-                stream_id,
-                [e.event_id for e in events],
-                list(range(first, first + len(events))),
-                [e.type for e in events],
-                [e.payload for e in events],
-                [Jsonb(dict(e.metadata)) for e in events],
-            ),
-        )
-        positions = sorted(r[0] for r in await cursor.fetchall())
-        result = AppendResult(stream_id, first, first + len(events) - 1, positions[0], positions[-1])
-        if request_id is not None:
+        row = await (
             await conn.execute(
-                "INSERT INTO event_requests "
-                "(request_id, stream_id, first_version, last_version, first_position, last_position) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (
-                    request_id,
-                    stream_id,
-                    result.first_version,
-                    result.last_version,
-                    positions[0],
-                    positions[-1],
-                ),
+                _APPEND_SQL,
+                {
+                    "stream": stream_id,
+                    "expected": expected_version,
+                    "any": ANY_VERSION,
+                    "ids": [e.event_id for e in events],
+                    "types": [e.type for e in events],
+                    "payloads": [e.payload for e in events],
+                    "metas": [Jsonb(dict(e.metadata)) for e in events],
+                    "request": request_id,
+                    "channel": self.channel,
+                },
             )
-        # Payload "<last position> <stream id>": watchers of one stream wake only for it.
-        await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, f"{result.last_position} {stream_id}"))
-        return result
+        ).fetchone()
+        assert row is not None
+        current, first_position, last_position, inserted = int(row[0]), row[1], row[2], int(row[3])
+        if inserted == 0:
+            raise ConcurrencyError(stream_id, expected_version, current)
+        return AppendResult(stream_id, current + 1, current + inserted, first_position, last_position)
 
     @staticmethod
     async def _version(conn: Conn, stream_id: str) -> int:

@@ -1,0 +1,52 @@
+"""PostgreSQL and NATS for benchmarks: the environment's, else the machine's, else embedded ones."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from aigen.launcher.embedded import EmbeddedNats, EmbeddedPostgres
+
+
+def _open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def postgres_url() -> Iterator[str]:
+    url = os.environ.get("AIGEN_DATABASE_URL")
+    if url:
+        yield url
+        return
+    if _open("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+        return
+    with tempfile.TemporaryDirectory(prefix="aigen-bench-pg-") as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "data")
+        try:
+            yield server.start()
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def nats_url() -> Iterator[str]:
+    url = os.environ.get("AIGEN_NATS_URL")
+    if url:
+        yield url
+        return
+    if _open("127.0.0.1", 4222):
+        yield "nats://127.0.0.1:4222"
+        return
+    with tempfile.TemporaryDirectory(prefix="aigen-bench-nats-") as tmp:
+        server = EmbeddedNats(Path(tmp))
+        try:
+            yield server.start()
+        finally:
+            server.stop()
