@@ -479,10 +479,12 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: catalog_pb2.QuotePriceRequest, context: object
     ) -> common_pb2.PriceQuote:
         model = await self._model(request.model)
+        # A quote may be asked before there is a prompt: a stand-in prompt passes validation,
+        # while the real prompt's length (if any) still prices per-character models.
         checked = definitions.validate(
             model.definition,
             MessageToDict(request.parameters),
-            prompt=request.prompt or None,
+            prompt=request.prompt or "-",
             number_of_outputs=request.number_of_outputs or None,
             input_images=None,
         )
