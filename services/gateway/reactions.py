@@ -21,6 +21,19 @@ from services.gateway.webhooks import body_of, notice_for
 
 log = logging.getLogger("aigen.gateway.reactions")
 
+# Events that move money or that clients hear about; the rest (dispatch attempts, failovers)
+# only need the consumer's tracking row, which it writes by itself.
+RELEVANT = (
+    events_pb2.TaskCreated,
+    events_pb2.TaskDispatched,
+    events_pb2.TaskProgressed,
+    events_pb2.TaskCompleted,
+    events_pb2.ResultsStored,
+    events_pb2.TaskFailed,
+    events_pb2.TaskCancelled,
+    events_pb2.TaskDeleted,
+)
+
 
 class TaskReactions:
     def __init__(self, ledger: LedgerReactions, webhook_jobs: WorkQueue) -> None:
@@ -30,8 +43,8 @@ class TaskReactions:
     async def __call__(self, delivery: Delivery) -> None:
         message = delivery.message
         task_id = getattr(message, "task_id", "")
-        if message is None or not task_id:
-            return  # an event this version does not know, or not about a task: nothing to do
+        if message is None or not task_id or not isinstance(message, RELEVANT):
+            return  # unknown to this version, not about a task, or nothing to do
         async with delivery.transaction() as conn:
             emitted: list[Message] = []
             if isinstance(message, events_pb2.TaskCreated):
