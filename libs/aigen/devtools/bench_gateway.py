@@ -53,12 +53,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def answers(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
-    return False
-
-
 # --- the system under test ----------------------------------------------------------------------
 
 
@@ -76,32 +70,12 @@ class System:
 
 
 @contextlib.contextmanager
-def servers(workdir: Path) -> Iterator[tuple[str, str]]:
+def servers() -> Iterator[tuple[str, str]]:
     """(database URL, NATS URL): configured, the machine's own, or embedded."""
-    from aigen.launcher.embedded import EmbeddedNats, EmbeddedPostgres
+    from aigen.devtools.servers import nats_url, postgres_url
 
-    started: list[Callable[[], None]] = []
-    try:
-        pg = os.environ.get("AIGEN_DATABASE_URL")
-        if not pg:
-            if answers("127.0.0.1", 5432):
-                pg = "postgresql://postgres@127.0.0.1:5432/postgres"
-            else:
-                embedded_pg = EmbeddedPostgres(workdir / "pg")
-                pg = embedded_pg.start()
-                started.append(embedded_pg.stop)
-        nats = os.environ.get("AIGEN_NATS_URL")
-        if not nats:
-            if answers("127.0.0.1", 4222):
-                nats = "nats://127.0.0.1:4222"
-            else:
-                embedded_nats = EmbeddedNats(workdir / "nats")
-                nats = embedded_nats.start()
-                started.append(embedded_nats.stop)
+    with postgres_url() as pg, nats_url() as nats:
         yield pg, nats
-    finally:
-        for stop in reversed(started):
-            stop()
 
 
 def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -676,7 +650,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; model {BENCH_MODEL}", flush=True)
     with tempfile.TemporaryDirectory(prefix="aigen-bench-") as tmp:
         workdir = Path(tmp)
-        with servers(workdir) as (pg, nats):
+        with servers() as (pg, nats):
             print("\n1. The whole pipeline (simulator, catalog, dispatcher, gateway)", flush=True)
             system = asyncio.run(start_system(pg, nats, workdir))
             try:
