@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-SERVICES = ("catalog", "dispatcher", "poller", "storage", "studio")
+SERVICES = ("catalog", "dispatcher", "poller", "storage", "studio", "ops")
 DEFAULT_PORTS = {
     "catalog": 50051,
     "dispatcher": 50052,
     "poller": 50053,
     "storage": 50054,
     "studio": 50055,
+    "ops": 50056,
 }
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -25,6 +25,7 @@ import httpx
 from aigen import context, errors
 from aigen.eventstore.store import ConcurrencyError
 from aigen.grpcx.client import call
+from aigen.ops.breaker import BreakerGate, Cooling
 from aigen.providers.base import BaseAdapter
 from aigen.providers.registry import UnknownAdapterError, create_adapter
 from aigen.providers.types import AdapterError, AdapterResult, ErrorCode, GenerationRequest, Outcome
@@ -33,6 +34,7 @@ from aigen.tasks.callbacks import callback_url
 from aigen.tasks.domain import Status, TaskState, next_alternative
 from aigen.tasks.repository import TaskRepository
 from aigen.tasks.results import completed_event
+from aigen.tasks.scope import task_scope
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from aigen.workqueue import Job, WorkQueue
 from google.protobuf.message import Message
@@ -59,6 +61,7 @@ class Dispatcher:
         concurrency: int = 32,
         adapter_factory: Callable[..., BaseAdapter] = create_adapter,
         on_outcome: Callable[[str, str, AdapterResult], Awaitable[None]] | None = None,
+        breaker: BreakerGate | None = None,
     ) -> None:
         self.repo = repo
         self.db = repo.store.db
@@ -71,6 +74,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self.adapter_factory = adapter_factory
         self.on_outcome = on_outcome
+        self.breaker = breaker
         self._wake = asyncio.Event()
         self.dispatched = 0
 
@@ -110,6 +114,10 @@ class Dispatcher:
 
     async def process(self, job: Job) -> None:
         state = await self.repo.load(job.key)
+        with task_scope(state, "dispatch"):
+            await self._process(job, state)
+
+    async def _process(self, job: Job, state: TaskState) -> None:
         if not state.exists or state.deleted or state.status is not Status.PENDING:
             await self._finish(job, state, [])
             return
@@ -134,6 +142,9 @@ class Dispatcher:
             return
         if state.dispatch_in_flight:
             await self._recover(job, state, adapter)
+            return
+        if self.breaker is not None and (cooling := await self.breaker.cooling(state.model.provider_slug)):
+            await self._avoid(job, state, cooling)
             return
         intent = events_pb2.TaskDispatching(
             task_id=state.id, attempt=state.dispatch_attempts + 1, model=state.model
@@ -253,6 +264,9 @@ class Dispatcher:
             probe = _mark_tried(probe, slug)
             try:
                 config = await self.access.dispatch_config(slug)
+                if self.breaker is not None and await self.breaker.cooling(config.provider.slug):
+                    log.info("alternative %s cannot take the task: its provider is cooled down", slug)
+                    continue
                 domain.check_runnable(config)
                 parameters = domain.carry_parameters(dict(state.parameters or {}), config.model)
                 validation = await self._validate_for(config, state, parameters)
@@ -289,6 +303,19 @@ class Dispatcher:
                 raise
             request.parameters.CopyFrom(_struct({k: v for k, v in parameters.items() if k not in bad}))
             return await call(self.catalog.ValidateParameters, request)
+
+    async def _avoid(self, job: Job, state: TaskState, cooling: Cooling) -> None:
+        """The provider is cooled down: fail over without calling it, or refuse clearly."""
+        error = AdapterError(ErrorCode.PROVIDER_UNAVAILABLE, cooling.message(), retryable=True)
+        failover = await self._failover_event(state, error)
+        if failover is not None:
+            log.warning("%s is cooled down; failing over to %s", cooling.provider, failover.to_model_slug)
+            async with self.db.transaction() as conn:
+                await self.repo.append(state, [failover], conn=conn)
+                await self.jobs.reschedule(conn, job.key, delay_s=0.0)
+            return
+        log.warning("%s is cooled down and no alternative can take the task", cooling.provider)
+        await self._finish(job, state, [self._failed(state, error.code.value, error.message, True)])
 
     async def _recover(self, job: Job, state: TaskState, adapter: BaseAdapter) -> None:
         """An intent without an outcome: the process died mid-call. Ask, never resubmit."""

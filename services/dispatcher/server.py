@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from aigen.eventstore.notifier import StreamNotifier
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import channel
 from aigen.grpcx.server import Registration
+from aigen.ops.breaker import BreakerGate
+from aigen.ops.recorder import ErrorRecorder
 from aigen.projections.runner import ProjectionRunner
 from aigen.providers.base import make_http_client
 from aigen.runtime import Runtime, ServiceSpec
@@ -39,6 +43,8 @@ async def build(runtime: Runtime) -> list[Registration]:
         http=http,
         secret=settings.secret_key or "",
         callback_base_url=settings.callback_base_url,
+        on_outcome=ErrorRecorder(store).on_dispatch,
+        breaker=BreakerGate(runtime.db, ttl_s=float(os.environ.get("AIGEN_BREAKER_CACHE_S", "3"))),
     )
     notifier = StreamNotifier(runtime.db)
     await notifier.start()

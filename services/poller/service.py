@@ -17,10 +17,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
-from aigen import context, errors
+from aigen import context, errors, metrics
 from aigen.bus.consumer import Delivery
 from aigen.eventstore.store import ConcurrencyError
 from aigen.providers.base import BaseAdapter
@@ -31,6 +31,7 @@ from aigen.tasks.callbacks import task_of
 from aigen.tasks.domain import TaskState, may_accept_late_completion
 from aigen.tasks.repository import TaskRepository
 from aigen.tasks.results import completed_event
+from aigen.tasks.scope import task_scope
 from aigen.v1 import events_pb2, generation_pb2, generation_pb2_grpc
 from aigen.workqueue import Job, WorkQueue
 from google.protobuf.message import Message
@@ -99,6 +100,7 @@ class PollWorker:
         concurrency: int = 64,
         adapter_factory: Callable[..., BaseAdapter] = create_adapter,
         clock: Callable[[], float] = time.time,
+        on_outcome: Callable[[str, str, AdapterResult], Awaitable[None]] | None = None,
     ) -> None:
         self.repo = repo
         self.db = repo.store.db
@@ -109,6 +111,7 @@ class PollWorker:
         self.concurrency = concurrency
         self.adapter_factory = adapter_factory
         self.clock = clock
+        self.on_outcome = on_outcome
         self.limiter = RateLimiter()
         self.checks = 0
         self.lags: list[float] = []  # seconds between due time and claim, for the benchmark
@@ -124,6 +127,7 @@ class PollWorker:
             jobs = await self.jobs.claim(min(free, 200)) if free > 0 else []
             for job in jobs:
                 self.lags.append(max(0.0, (job.claimed_at - job.due_at).total_seconds()))
+                metrics.POLL_LAG.observe(self.lags[-1])
                 task = asyncio.create_task(self._guarded(job))
                 running.add(task)
                 task.add_done_callback(running.discard)
@@ -163,6 +167,11 @@ class PollWorker:
 
     async def check(self, job: Job, task_id: str) -> None:
         state = await self.repo.load(task_id)
+        with task_scope(state, "poll"):
+            await self._check(job, state)
+
+    async def _check(self, job: Job, state: TaskState) -> None:
+        task_id = state.id
         plan = domain.PollPlan.from_state(job.state)
         if not state.awaiting_provider:
             await self._settle(job, state, [])
@@ -194,6 +203,8 @@ class PollWorker:
         await self.limiter.acquire(state.model.provider_slug, config.provider.status_per_second)
         result = await adapter.check_status(state.provider_task_id)
         self.checks += 1
+        if self.on_outcome is not None:
+            await self.on_outcome(task_id, state.model.provider_slug, result)
         await self._apply(job, state, plan, result, source="poll")
 
     async def _apply(

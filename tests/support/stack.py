@@ -19,7 +19,8 @@ from aigen.grpcx.client import channel
 from aigen.grpcx.server import GrpcServer
 from aigen.runtime import Runtime, ServiceSpec, start, stop
 
-ORDER = ("catalog", "dispatcher", "poller", "storage", "studio")
+ORDER = ("catalog", "dispatcher", "poller", "storage", "studio", "ops")
+DEFAULT_SERVICES = ("catalog", "dispatcher", "poller", "storage", "studio")
 
 
 def spec_of(name: str) -> ServiceSpec:
@@ -78,7 +79,9 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings, services: Sequence[str] = ORDER) -> AsyncIterator[Stack]:
+async def running_stack(
+    settings: Settings, services: Sequence[str] = DEFAULT_SERVICES
+) -> AsyncIterator[Stack]:
     stack = Stack(settings)
     addresses = dict(settings.addresses)
     try:

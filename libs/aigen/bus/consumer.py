@@ -26,12 +26,14 @@ from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry import trace
 
-from aigen import context
+from aigen import context, metrics
 from aigen.bus.topology import ConsumerSpec
 from aigen.db.pool import Database
 from aigen.eventstore.mapper import EVENT_TYPES
 from aigen.eventstore.store import Conn
+from aigen.tracing import context_from, tracer
 from aigen.v1 import common_pb2
 
 log = logging.getLogger("aigen.consumer")
@@ -175,7 +177,16 @@ class Consumer:
                 db=self.db,
                 _msg=msg,
             )
-            with context.bound(correlation=envelope.correlation_id or None):
+            # The handler's log lines and spans continue the request that caused the event.
+            with (
+                context.bound(correlation=envelope.correlation_id or None),
+                tracer("aigen.bus").start_as_current_span(
+                    f"{self.spec.durable} {envelope.type.rsplit('.', 1)[-1]}",
+                    context=context_from(dict(envelope.trace_context)),
+                    kind=trace.SpanKind.CONSUMER,
+                    attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
+                ),
+            ):
                 keepalive = asyncio.create_task(self._keep_alive(msg))
                 try:
                     await self.handler(delivery)
@@ -185,12 +196,15 @@ class Consumer:
                             async with delivery.transaction():
                                 pass
                     self.processed += 1
+                    metrics.CONSUMER_EVENTS.labels(self.spec.durable, "processed").inc()
                     await msg.ack()
                 except AlreadyProcessed:
                     self.skipped += 1
+                    metrics.CONSUMER_EVENTS.labels(self.spec.durable, "skipped").inc()
                     await msg.ack()
                 except Exception as exc:
                     self.failed += 1
+                    metrics.CONSUMER_EVENTS.labels(self.spec.durable, "failed").inc()
                     delay = min(self.retry_max_s, self.retry_base_s * (2 ** (delivery.num_delivered - 1)))
                     log.warning(
                         "%s: %s at position %d failed (delivery %d): %s: %s; retrying in %.1fs",

@@ -27,6 +27,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from aigen import metrics
 from aigen.bus import topology as topo
 from aigen.db.pool import Database
 from aigen.eventstore.mapper import short_type
@@ -160,6 +161,7 @@ class Relay:
         last = events[-1].global_position
         await self._save(last)
         self.stats.published += len(events)
+        metrics.RELAY_PUBLISHED.inc(len(events))
         self.stats.batches += 1
         self.stats.last_position = last
         return len(events)

@@ -14,6 +14,7 @@ from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
 EVENTS_STREAM = "AIGEN_EVENTS"
+ALERTS_STREAM = "AIGEN_ALERTS"
 DUPLICATE_WINDOW_S = 120.0
 
 
@@ -71,6 +72,10 @@ class Topology:
         return f"{self.namespace}_{EVENTS_STREAM}" if self.namespace else EVENTS_STREAM
 
     @property
+    def alerts_stream(self) -> str:
+        return f"{self.namespace}_{ALERTS_STREAM}" if self.namespace else ALERTS_STREAM
+
+    @property
     def subject_prefix(self) -> str:
         return f"{self.namespace}.aigen" if self.namespace else "aigen"
 
@@ -82,7 +87,12 @@ class Topology:
         return f"{self.subject_prefix}.alerts.{kind}"
 
     def streams(self) -> tuple[StreamSpec, ...]:
-        return (StreamSpec(self.events_stream, (f"{self.subject_prefix}.events.>",)),)
+        """The events stream first (the relay publishes into it), then the alerts stream that
+        keeps `aigen.alerts.<rule>` for subscribers who were away when an alert went out."""
+        return (
+            StreamSpec(self.events_stream, (f"{self.subject_prefix}.events.>",)),
+            StreamSpec(self.alerts_stream, (f"{self.subject_prefix}.alerts.>",)),
+        )
 
     def consumer(
         self,
@@ -124,6 +134,11 @@ def system_consumers(topology: Topology) -> tuple[ConsumerSpec, ...]:
             "gateway-webhooks",
             t.event_subject("task", "*"),
             description="gateway: client webhooks and the billing ledger",
+        ),
+        t.consumer(
+            "ops-alerts",
+            t.event_subject("alert", "*"),
+            description="ops: publishes alerts on aigen.alerts.<rule> and queues their webhooks",
         ),
     )
 

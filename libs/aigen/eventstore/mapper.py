@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError, Message
 
 from aigen import context
 from aigen.eventstore.store import NewEvent, RecordedEvent
-from aigen.v1 import events_pb2, ledger_pb2
+from aigen.v1 import events_pb2, ledger_pb2, ops_pb2
 
 EVENT_TYPES: dict[str, type[Message]] = {}
 
@@ -59,6 +59,15 @@ register(
     ledger_pb2.HoldReleased,
     ledger_pb2.ChargeSettled,
     ledger_pb2.LateChargeRecorded,
+)
+# Operations: provider health, breaker transitions, the error log, alerts (see ops.proto).
+register(
+    ops_pb2.ProviderHealthChecked,
+    ops_pb2.ProviderErrorRecorded,
+    ops_pb2.ProviderCooledDown,
+    ops_pb2.ProviderRecovered,
+    ops_pb2.AlertRaised,
+    ops_pb2.AlertResolved,
 )
 
 

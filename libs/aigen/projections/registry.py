@@ -14,6 +14,10 @@ KNOWN: dict[str, str] = {
     "tasks": "services.dispatcher.projection:TaskProjection",
     "model-usage": "services.catalog.usage:ModelUsageProjection",
     "ledger": "services.gateway.projection:LedgerProjection",
+    "ops-tasks": "services.ops.projections:OpsTaskProjection",
+    "error-log": "services.ops.projections:ErrorLogProjection",
+    "provider-health": "services.ops.projections:ProviderHealthProjection",
+    "alerts": "services.ops.projections:AlertProjection",
 }
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 from psycopg import sql
 
+from aigen import metrics
 from aigen.db.pool import Database
 from aigen.eventstore.mapper import EVENT_TYPES, MalformedEvent, UnknownEventType, decode
 from aigen.eventstore.store import Conn, EventStore, RecordedEvent, Waker
@@ -110,6 +111,7 @@ class ProjectionRunner:
                 ).fetchone()
                 head = int(head_row[0]) if head_row else 0
                 if head <= position:
+                    metrics.PROJECTION_LAG.labels(self.projection.name).set(0)
                     return 0, False
                 events = [
                     e
@@ -126,6 +128,7 @@ class ProjectionRunner:
                     "UPDATE checkpoints SET position = %s, updated_at = now() WHERE name = %s",
                     (new_position, self.checkpoint),
                 )
+        metrics.PROJECTION_LAG.labels(self.projection.name).set(max(0, head - new_position))
         self.applied += len(events)
         return len(events), True
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
+from opentelemetry import trace
 
+from aigen import metrics, tracing
 from aigen.providers.types import (
     AdapterError,
     AdapterResult,
@@ -188,7 +190,57 @@ class BaseAdapter(ABC):
         headers: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
     ) -> HttpReply | AdapterError:
-        """Send one request. Transport failures come back as an `AdapterError`, never raised."""
+        """Send one request. Transport failures come back as an `AdapterError`, never raised.
+
+        Every call is a client span (in the trace of the task it serves) and counts in the
+        provider request metrics; neither records the URL, which can carry ids or keys."""
+        provider = self.model.provider.slug
+        started = time.perf_counter()
+        with tracing.tracer("aigen.providers").start_as_current_span(
+            f"{provider} {method}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "http.request.method": method,
+                "aigen.provider": provider,
+                "aigen.model": self.model.slug,
+            },
+        ) as span:
+            reply = await self._send(
+                method,
+                path,
+                base_url=base_url,
+                json_body=json_body,
+                params=params,
+                data=data,
+                files=files,
+                headers=headers,
+                timeout=timeout,
+            )
+            status = reply.status if isinstance(reply, HttpReply) else None
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            else:
+                assert isinstance(reply, AdapterError)
+                span.set_attribute("error.type", reply.code.value)
+            if status is None or status >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+        metrics.PROVIDER_REQUESTS.labels(provider, metrics.status_class(status)).inc()
+        metrics.PROVIDER_LATENCY.labels(provider).observe(time.perf_counter() - started)
+        return reply
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        base_url: str | None,
+        json_body: Any,
+        params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
+        files: Any,
+        headers: Mapping[str, str] | None,
+        timeout: httpx.Timeout | None,
+    ) -> HttpReply | AdapterError:
         url = path if path.startswith(("http://", "https://")) else (base_url or self.endpoint) + path
         all_headers = {**self.auth_headers(), **(headers or {})}
         try:

@@ -83,6 +83,10 @@ class TaskState:
     deleted_at: datetime | None = None
     cancel_reason: str = ""
     history: tuple[str, ...] = field(default=(), repr=False)  # event short names, for debugging
+    # The request that created the task (TaskCreated's metadata): work done on the task later, in
+    # any process, logs under its correlation id and continues its trace.
+    correlation_id: str = ""
+    trace_context: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def exists(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from google.protobuf.message import Message
 
@@ -23,8 +24,17 @@ class TaskRepository:
 
     async def load(self, task_id: str, *, conn: Conn | None = None) -> TaskState:
         state = TaskState(id=task_id)
-        for event in await self.store.read_stream(stream_id(task_id), conn=conn):
+        events = await self.store.read_stream(stream_id(task_id), conn=conn)
+        for event in events:
             state = evolve(state, decode(event), event.recorded_at)
+        if events:
+            origin = events[0].metadata
+            trace = origin.get("trace_context")
+            state = replace(
+                state,
+                correlation_id=str(origin.get("correlation_id") or ""),
+                trace_context={str(k): str(v) for k, v in trace.items()} if isinstance(trace, dict) else None,
+            )
         return state
 
     async def append(

@@ -1,0 +1,1 @@
+"""The ops service: provider health, the error log, circuit breaking, system alerts."""
