@@ -106,9 +106,6 @@ class CreatedKey:
     webhook_secret: str  # shown once
 
 
-UNSET: object = object()
-
-
 class KeyStore:
     def __init__(self, db: Database, hasher: keys.KeyHasher, sealer: Sealer, *, cache_s: float = 5.0) -> None:
         self.db = db

@@ -7,7 +7,6 @@ finds its tracking row and changes nothing.
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC
 
 from aigen.bus.consumer import Delivery
@@ -18,8 +17,6 @@ from google.protobuf.message import Message
 
 from services.gateway.ledger import LedgerReactions
 from services.gateway.webhooks import body_of, notice_for
-
-log = logging.getLogger("aigen.gateway.reactions")
 
 # Events that move money or that clients hear about; the rest (dispatch attempts, failovers)
 # only need the consumer's tracking row, which it writes by itself.

@@ -341,21 +341,26 @@ BENCH_MODEL = "kie-4o-image"
 
 
 class GrpcClient:
-    def __init__(self, address: str) -> None:
+    """Direct gRPC, with as many submissions in flight at most as the REST pool has connections,
+    so neither path queues more inside the services than the other."""
+
+    def __init__(self, address: str, in_flight: int = 256) -> None:
         from aigen.grpcx.client import channel
         from aigen.v1 import generation_pb2_grpc
 
         self.channel = channel(address)
         self.stub = generation_pb2_grpc.GenerationServiceStub(self.channel)
         self.failures: collections.Counter[str] = collections.Counter()
+        self.slots = asyncio.Semaphore(in_flight)
 
     async def submit(self, n: int) -> bool:
         from aigen.v1 import generation_pb2
 
         try:
-            await self.stub.Generate(
-                generation_pb2.GenerateRequest(model=BENCH_MODEL, prompt=f"bench {n}", owner="bench")
-            )
+            async with self.slots:
+                await self.stub.Generate(
+                    generation_pb2.GenerateRequest(model=BENCH_MODEL, prompt=f"bench {n}", owner="bench")
+                )
         except grpc.RpcError as exc:
             self.failures[str(exc.code())] += 1
             return False
