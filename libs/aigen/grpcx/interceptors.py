@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -64,25 +65,32 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             metrics.GRPC_REQUESTS.labels(service, short, code).inc()
             metrics.GRPC_LATENCY.labels(service, short).observe(time.perf_counter() - start)
 
+        @contextlib.asynccontextmanager
+        async def observed(ctx: aio.ServicerContext, *, send_metadata: bool) -> AsyncIterator[None]:
+            """One call's context: correlation id, server span, error mapping, metrics."""
+            start = time.perf_counter()
+            failed: BaseException | None = None
+            with (
+                context.bound(correlation=correlation),
+                tracer().start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER),
+            ):
+                if send_metadata:
+                    await ctx.send_initial_metadata(((CORRELATION_HEADER, correlation),))
+                try:
+                    yield
+                except Exception as exc:
+                    failed = exc
+                    await fail(exc, ctx)
+                    raise
+                finally:
+                    record(start, ctx, failed)
+
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request: Any, ctx: aio.ServicerContext) -> Any:
-                start = time.perf_counter()
-                failed: BaseException | None = None
-                with (
-                    context.bound(correlation=correlation),
-                    tracer().start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER),
-                ):
-                    await ctx.send_initial_metadata(((CORRELATION_HEADER, correlation),))
-                    try:
-                        return await inner(request, ctx)
-                    except Exception as exc:
-                        failed = exc
-                        await fail(exc, ctx)
-                        raise
-                    finally:
-                        record(start, ctx, failed)
+                async with observed(ctx, send_metadata=True):
+                    return await inner(request, ctx)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,
@@ -94,21 +102,9 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, ctx: aio.ServicerContext) -> AsyncIterator[Any]:
-                start = time.perf_counter()
-                failed: BaseException | None = None
-                with (
-                    context.bound(correlation=correlation),
-                    tracer().start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER),
-                ):
-                    try:
-                        async for item in inner_stream(request, ctx):
-                            yield item
-                    except Exception as exc:
-                        failed = exc
-                        await fail(exc, ctx)
-                        raise
-                    finally:
-                        record(start, ctx, failed)
+                async with observed(ctx, send_metadata=False):
+                    async for item in inner_stream(request, ctx):
+                        yield item
 
             return grpc.unary_stream_rpc_method_handler(
                 stream,
@@ -120,21 +116,8 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             inner_upload = handler.stream_unary
 
             async def upload(requests: AsyncIterator[Any], ctx: aio.ServicerContext) -> Any:
-                start = time.perf_counter()
-                failed: BaseException | None = None
-                with (
-                    context.bound(correlation=correlation),
-                    tracer().start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER),
-                ):
-                    await ctx.send_initial_metadata(((CORRELATION_HEADER, correlation),))
-                    try:
-                        return await inner_upload(requests, ctx)
-                    except Exception as exc:
-                        failed = exc
-                        await fail(exc, ctx)
-                        raise
-                    finally:
-                        record(start, ctx, failed)
+                async with observed(ctx, send_metadata=True):
+                    return await inner_upload(requests, ctx)
 
             return grpc.stream_unary_rpc_method_handler(
                 upload,
