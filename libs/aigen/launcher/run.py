@@ -22,7 +22,7 @@ from aigen import secrets
 from aigen.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from aigen.launcher.supervisor import ChildSpec, Supervisor
 
-GRPC_SERVICES = ("catalog", "dispatcher", "poller", "storage", "studio")
+GRPC_SERVICES = ("catalog", "dispatcher", "poller", "storage", "studio", "ops")
 
 
 def service_exists(name: str) -> bool:
@@ -99,8 +99,14 @@ def plan(options: RunOptions, env: dict[str, str]) -> list[ChildSpec]:
             env.setdefault(key, value)
     for name in GRPC_SERVICES:
         if name in wanted:
+            # Each process its own /metrics port: one shared AIGEN_METRICS_PORT would collide.
             children.append(
-                ChildSpec(name, [python, "-m", f"services.{name}"], health=env[f"AIGEN_{name.upper()}_ADDR"])
+                ChildSpec(
+                    name,
+                    [python, "-m", f"services.{name}"],
+                    env={"AIGEN_METRICS_PORT": str(free_port())},
+                    health=env[f"AIGEN_{name.upper()}_ADDR"],
+                )
             )
     if "gateway" in wanted:
         env.setdefault("AIGEN_GATEWAY_PORT", str(options.gateway_port))
@@ -179,6 +185,9 @@ def _banner(children: Sequence[ChildSpec], env: dict[str, str]) -> None:
     lines = ["", "aigen is up:"]
     for child in children:
         lines.append(f"  {child.name:<10} {child.health or ''}")
+    scraped = [f"{c.name} :{c.env['AIGEN_METRICS_PORT']}" for c in children if "AIGEN_METRICS_PORT" in c.env]
+    if scraped:
+        lines.append(f"  /metrics   {'  '.join(scraped)}")
     if "AIGEN_GATEWAY_URL" in env:
         lines.append(f"  REST API   {env['AIGEN_GATEWAY_URL']}/api/external/ai-generation  (docs: /docs)")
     lines.append("Ctrl-C stops everything.")
