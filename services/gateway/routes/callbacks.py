@@ -47,7 +47,7 @@ async def provider_callback(
     request: Request,
     gw: Gw,
 ) -> dict[str, Any]:
-    if task_of(gw.callback_secret, token) is None:
+    if not token.isascii() or task_of(gw.callback_secret, token) is None:
         raise Problem(404, "CALLBACK_TOKEN_UNKNOWN", "this callback URL was not issued by this deployment")
     body = await limited_body(request, gw.settings.max_callback_bytes)
     headers = {name.lower(): value for name, value in request.headers.items()}

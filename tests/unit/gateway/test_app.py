@@ -80,6 +80,9 @@ async def test_limits_nul_and_request_ids(client):
     missing = await client.get("/admin/keys")
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == "Bearer"
+    foreign = await client.post("/callbacks/kie/t%C3%B6k%C3%A9n", content=b"{}")
+    assert foreign.status_code == 404
+    assert foreign.json()["code"] == "CALLBACK_TOKEN_UNKNOWN"
     unknown = await client.get("/no/such/path")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
