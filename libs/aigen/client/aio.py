@@ -109,7 +109,7 @@ class AsyncAigenClient:
         """Cancel a running task; `purge` also removes it from lists."""
         return Task.from_json(await self._send(calls.cancel_task(calls.task_id_of(task), purge)))
 
-    async def wait_for(self, task: Task | str, *, timeout: float = 600.0, step: float = 60.0) -> Task:  # noqa: ASYNC109
+    async def wait_for(self, task: Task | str, *, timeout: float = 600.0, step: float = 60.0) -> Task:
         """The task once it is SUCCESS, FAILED or CANCELLED (long polls of `step` seconds); `timeout`
         bounds the whole wait and raises WaitTimedOut, a domain answer rather than a cancellation."""
         task_id = calls.task_id_of(task)
