@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import httpx
 import pytest
-from aigen.client import AsyncAigenClient, BadRequest, NotFound
+from aigen.client import AigenClient, AsyncAigenClient, BadRequest, Conflict, NotFound
 from aigen.simulator.base import Script
 
 from tests.integration.gateway.conftest import HAS_STUDIO, gateway_running
@@ -181,3 +182,27 @@ async def test_sdk_generate_wait_download_and_errors(gw, tmp_path: Path):
         assert invalid.value.errors[0].field == "parameters.size"
         page = await client.list_tasks(status=["SUCCESS"])
         assert [t.id for t in page.tasks] == [task.id]
+
+
+async def test_sync_sdk_in_a_thread(gw, tmp_path: Path):
+    created = await gw.create_key(name="sync sdk", max_concurrent=5)
+
+    def flow() -> tuple[str, list[str], list[Path], str, str]:
+        with AigenClient(gw.url, created["key"]) as client:
+            task = client.generate("local-image", "a dune", parameters={"width": 320, "height": 240}, wait=30)
+            statuses = [t.status for t in client.watch(task)]
+            files = client.download_all(client.wait_for(task, timeout=30), tmp_path / "sync")
+            key_id = client.usage().key_id
+            refused = ""
+            try:
+                client.cancel_task(task)
+            except Conflict as exc:
+                refused = exc.code
+            return task.status, statuses, files, refused, key_id
+
+    status, statuses, files, refused, key_id = await asyncio.to_thread(flow)
+    assert status == "SUCCESS"
+    assert statuses == ["SUCCESS"]  # a finished task's stream holds its last state only
+    assert files[0].read_bytes().startswith(b"\x89PNG")
+    assert refused == "TASK_NOT_CANCELLABLE"
+    assert key_id == created["id"]
