@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import problems
 from services.gateway.deps import Gateway
+from services.gateway.observe import Observe, metrics_endpoint
 from services.gateway.routes import admin, callbacks, external, files, studio
 
 DESCRIPTION = """\
@@ -180,6 +181,8 @@ def create_app(gw: Gateway) -> FastAPI:
     app.add_middleware(BodyLimit, limit=gw.settings.max_body_bytes)
     app.add_middleware(RejectNul)
     app.add_middleware(Correlation)
+    app.add_middleware(Observe)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 
