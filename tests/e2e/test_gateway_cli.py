@@ -147,18 +147,18 @@ def test_generate_with_download_and_ledger_on_the_running_system(tmp_path, pg_ur
         assert [Path(f).exists() for f in task["files"]] == [True]
 
         deadline = time.monotonic() + 30
-        while True:
-            ledger = cli(home, url, "ledger", "--by", "model")
-            if "kie-4o-image" in ledger.stdout or time.monotonic() > deadline:
+        while True:  # the ledger follows the task's events a moment later
+            per_task = json.loads(cli(home, url, "ledger", "--tasks", "--json").stdout)["tasks"]
+            settled = {row["taskId"]: row for row in per_task if row["state"] == "settled"}
+            if len(settled) == 2 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        assert settled[task["taskId"]]["basis"] in ("provider", "quote")
+        ledger = cli(home, url, "ledger", "--by", "model")
         assert ledger.returncode == 0, ledger.stderr
         assert "kie-4o-image" in ledger.stdout
         assert "$0.03" in ledger.stdout
         assert "local-image" in ledger.stdout
-        per_task = json.loads(cli(home, url, "ledger", "--tasks", "--json").stdout)["tasks"]
-        settled = {row["taskId"]: row for row in per_task}
-        assert settled[task["taskId"]]["state"] == "settled"
         assert settled[task["taskId"]]["chargedUsd"] == "0.03"
     finally:
         leftover = stop_everything(process, started)

@@ -69,7 +69,10 @@ async def test_keys_generate_with_download_tasks_models_and_ledger(gw, tmp_path)
         gw, tmp_path, "generate", "-m", "kie-4o-image", "-p", "a gull", "--wait", "--json", key=key
     )
     assert json.loads(paid.output)["status"] == "SUCCESS"
-    await gw.eventually(lambda: gw.admin("GET", "/admin/ledger/tasks"), lambda r: len(r.json()["tasks"]) == 2)
+    await gw.eventually(
+        lambda: gw.admin("GET", "/admin/ledger/tasks"),
+        lambda r: [t["state"] for t in r.json()["tasks"]] == ["settled", "settled"],
+    )
     ledger = await aigen(gw, tmp_path, "ledger", "--by", "model", admin=True)
     assert ledger.exit_code == 0, ledger.output
     assert "kie-4o-image" in ledger.output

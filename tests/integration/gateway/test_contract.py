@@ -205,9 +205,11 @@ async def test_idempotent_replay_returns_the_same_task_and_another_body_is_422(g
     assert len(gw.pipeline.fakes["kie"].requests_to("/api/v1/jobs/createTask", "POST")) == 1
     # One task, one hold: the reservation of the replays was not counted again.
     usage = await gw.eventually(
-        lambda: gw.as_key(key, "GET", "/api/external/usage"), lambda r: r.json()["openTasks"] == 0
+        lambda: gw.as_key(key, "GET", "/api/external/usage"),
+        lambda r: r.json()["openTasks"] == 0 and r.json()["summary"]["chargedUsd"] != "0",
     )
     assert usage.json()["summary"]["tasks"] == 1
+    assert usage.json()["summary"]["chargedUsd"] == usage.json()["periodChargedUsd"]
 
 
 async def test_webhook_is_signed_and_retried_after_the_receiver_fails_twice(gw):
