@@ -18,6 +18,7 @@ from services.gateway import problems
 from services.gateway.deps import Gateway
 from services.gateway.observe import Observe, metrics_endpoint
 from services.gateway.routes import admin, callbacks, external, files, studio
+from services.gateway.schemas import ProblemOut
 
 DESCRIPTION = """\
 One request to many AI media providers, tracked until the result is stored.
@@ -153,7 +154,12 @@ def create_app(gw: Gateway) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: the database answers")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: the database answers",
+        responses={503: {"model": ProblemOut, "description": "The database does not answer."}},
+    )
     async def readyz() -> JSONResponse:
         try:
             async with gw.db.connection() as conn:
