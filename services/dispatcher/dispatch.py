@@ -16,7 +16,6 @@ create, maintenance) are retried with backoff, then failed over when the model h
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -36,7 +35,7 @@ from aigen.tasks.repository import TaskRepository
 from aigen.tasks.results import completed_event
 from aigen.tasks.scope import task_scope
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
-from aigen.workqueue import Job, WorkQueue
+from aigen.workqueue import Job, WorkQueue, serve
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
 
@@ -82,23 +81,7 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        running: set[asyncio.Task[None]] = set()
-        while not stop.is_set():
-            free = self.concurrency - len(running)
-            jobs = await self.jobs.claim(free) if free > 0 else []
-            for job in jobs:
-                task = asyncio.create_task(self._guarded(job))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            if jobs and len(running) < self.concurrency:
-                continue
-            wait = await self.jobs.seconds_until_next() if not jobs else 0.05
-            timeout = 1.0 if wait is None else min(1.0, wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.01, timeout))
-            self._wake.clear()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+        await serve(self.jobs, self._guarded, stop, concurrency=self.concurrency, wake=self._wake)
 
     async def _guarded(self, job: Job) -> None:
         with context.bound(task=job.key):

@@ -260,4 +260,3 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
                 if newer.version != state.version:
                     state = newer
                     yield task_view(state)
-

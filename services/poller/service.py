@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +32,7 @@ from aigen.tasks.repository import TaskRepository
 from aigen.tasks.results import completed_event
 from aigen.tasks.scope import task_scope
 from aigen.v1 import events_pb2, generation_pb2, generation_pb2_grpc
-from aigen.workqueue import Job, WorkQueue
+from aigen.workqueue import Job, WorkQueue, serve
 from google.protobuf.message import Message
 
 from services.poller import domain
@@ -42,6 +41,7 @@ from services.poller.ratelimit import RateLimiter
 log = logging.getLogger("aigen.poller")
 
 RECONCILE_SUFFIX = ":reconcile"
+SLOT_WAIT_S = 0.5  # longer waits for a rate-limit slot give the worker back
 TERMINAL_EVENTS = (events_pb2.TaskCompleted, events_pb2.TaskCancelled, events_pb2.TaskDeleted)
 
 
@@ -53,7 +53,11 @@ class PollSettings:
         interval_override: float | None = None,
         attempts_override: int | None = None,
         duration_override: float | None = None,
+        replicas: int = 1,
+        respect_rate_limits: bool = True,
     ) -> None:
+        self.replicas = replicas
+        self.respect_rate_limits = respect_rate_limits
         self.reconcile_after_s = reconcile_after_s
         self.interval_override = interval_override
         self.attempts_override = attempts_override
@@ -112,7 +116,7 @@ class PollWorker:
         self.adapter_factory = adapter_factory
         self.clock = clock
         self.on_outcome = on_outcome
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(self.settings.replicas, enabled=self.settings.respect_rate_limits)
         self.checks = 0
         self.lags: list[float] = []  # seconds between due time and claim, for the benchmark
         self._wake = asyncio.Event()
@@ -121,28 +125,19 @@ class PollWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        running: set[asyncio.Task[None]] = set()
-        while not stop.is_set():
-            free = self.concurrency - len(running)
-            jobs = await self.jobs.claim(min(free, 200)) if free > 0 else []
-            for job in jobs:
-                self.lags.append(max(0.0, (job.claimed_at - job.due_at).total_seconds()))
-                metrics.POLL_LAG.observe(self.lags[-1])
-                task = asyncio.create_task(self._guarded(job))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            if jobs and len(running) < self.concurrency:
-                continue
-            if free <= 0:
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            wait = await self.jobs.seconds_until_next()
-            timeout = 0.5 if wait is None else min(0.5, wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.005, timeout))
-            self._wake.clear()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+        await serve(
+            self.jobs,
+            self._guarded,
+            stop,
+            concurrency=self.concurrency,
+            wake=self._wake,
+            on_claim=self._claimed,
+        )
+
+    def _claimed(self, job: Job) -> None:
+        lag = max(0.0, (job.claimed_at - job.due_at).total_seconds())
+        self.lags.append(lag)
+        metrics.POLL_LAG.observe(lag)
 
     async def _guarded(self, job: Job) -> None:
         task_id = job.key.removesuffix(RECONCILE_SUFFIX)
@@ -199,8 +194,21 @@ class PollWorker:
             log.warning("%s", limit.message)
             return
         adapter = await self._adapter(state)
-        config = await self.access.dispatch_config(state.model.model_slug)
-        await self.limiter.acquire(state.model.provider_slug, config.provider.status_per_second)
+        if "slot" not in job.state:
+            config = await self.access.dispatch_config(state.model.model_slug)
+            wait = self.limiter.book(state.model.provider_slug, config.provider.status_per_second)
+            if wait > SLOT_WAIT_S:
+                # The provider's rate is spoken for until then: come back at the booked slot.
+                async with self.db.transaction() as conn:
+                    await self.jobs.reschedule(
+                        conn,
+                        job.key,
+                        delay_s=wait,
+                        state={**job.state, "slot": now + wait},
+                        count_attempt=False,
+                    )
+                return
+            await asyncio.sleep(wait)
         result = await adapter.check_status(state.provider_task_id)
         self.checks += 1
         if self.on_outcome is not None:
