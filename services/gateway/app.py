@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway import problems
 from services.gateway.deps import Gateway
 from services.gateway.observe import Observe, metrics_endpoint
-from services.gateway.routes import admin, callbacks, external, files, studio
+from services.gateway.routes import admin, callbacks, external, files, ops, studio
 from services.gateway.schemas import ProblemOut
 
 DESCRIPTION = """\
@@ -146,6 +146,7 @@ def create_app(gw: Gateway) -> FastAPI:
     app.add_exception_handler(Exception, problems.unexpected_handler)
     app.include_router(external.router)
     app.include_router(admin.router)
+    app.include_router(ops.router)
     app.include_router(studio.router)
     app.include_router(callbacks.router)
     app.include_router(files.router)

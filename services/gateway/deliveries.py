@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from aigen import metrics
 from aigen.db.pool import Database
 from aigen.eventstore.store import Waker
 from aigen.netguard import NetGuard, NetGuardError
@@ -150,6 +151,7 @@ class WebhookSender:
                 await self.jobs.complete(conn, job.key)
             else:
                 await self.jobs.reschedule(conn, job.key, delay_s=delay)
+        metrics.WEBHOOK_DELIVERIES.labels("client", "delivered" if outcome.ok else "failed_attempt").inc()
         where = safe_url(url)
         if outcome.ok:
             self.sent += 1

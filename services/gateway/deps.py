@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aigen.db.pool import Database
 from aigen.netguard import NetGuard
 from aigen.objectstore.signing import UrlSigner
-from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc, storage_pb2_grpc, studio_pb2_grpc
+from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc, ops_pb2_grpc, storage_pb2_grpc, studio_pb2_grpc
 from fastapi import Request
 
 from services.gateway.holds import Holds
@@ -19,6 +19,15 @@ from services.gateway.settings import GatewaySettings
 
 
 @dataclass
+class OpsStubs:
+    """The ops service: provider health, error log, alerts."""
+
+    health: ops_pb2_grpc.HealthCheckServiceStub
+    errors: ops_pb2_grpc.ErrorLogServiceStub
+    alerts: ops_pb2_grpc.SystemAlertServiceStub
+
+
+@dataclass
 class Services:
     """gRPC stubs of the services the gateway fronts."""
 
@@ -27,6 +36,7 @@ class Services:
     poller: generation_pb2_grpc.PollerServiceStub
     storage: storage_pb2_grpc.StorageServiceStub | None
     studio: studio_pb2_grpc.StudioServiceStub | None
+    ops: OpsStubs | None = None
 
 
 @dataclass

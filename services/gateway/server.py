@@ -25,13 +25,13 @@ from aigen.netguard import AllowList, NetGuard
 from aigen.projections.runner import ProjectionRunner
 from aigen.runtime import Runtime, Worker, prepare_database, stop
 from aigen.secrets import Sealer
-from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc, storage_pb2_grpc, studio_pb2_grpc
+from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc, ops_pb2_grpc, storage_pb2_grpc, studio_pb2_grpc
 from aigen.workqueue import WorkQueue
 from fastapi import FastAPI
 
 from services.gateway.app import create_app
 from services.gateway.deliveries import WebhookSender
-from services.gateway.deps import Gateway, Services
+from services.gateway.deps import Gateway, OpsStubs, Services
 from services.gateway.holds import Holds
 from services.gateway.key_store import KeyStore
 from services.gateway.keys import KeyHasher, deployment_webhook_secret
@@ -83,6 +83,15 @@ def _stub_channel(runtime: Runtime, service: str) -> object:
     return ch
 
 
+def _ops_stubs(runtime: Runtime) -> OpsStubs:
+    ch = _stub_channel(runtime, "ops")
+    return OpsStubs(
+        health=ops_pb2_grpc.HealthCheckServiceStub(ch),
+        errors=ops_pb2_grpc.ErrorLogServiceStub(ch),
+        alerts=ops_pb2_grpc.SystemAlertServiceStub(ch),
+    )
+
+
 async def build(runtime: Runtime, gw_settings: GatewaySettings) -> Gateway:
     settings = runtime.settings
     secret = settings.secret_key or ""
@@ -92,6 +101,7 @@ async def build(runtime: Runtime, gw_settings: GatewaySettings) -> Gateway:
         poller=generation_pb2_grpc.PollerServiceStub(_stub_channel(runtime, "poller")),
         storage=storage_pb2_grpc.StorageServiceStub(_stub_channel(runtime, "storage")),
         studio=studio_pb2_grpc.StudioServiceStub(_stub_channel(runtime, "studio")),
+        ops=_ops_stubs(runtime),
     )
     env = {"AIGEN_SECRET_KEY": secret, "AIGEN_GATEWAY_URL": settings.gateway_url}
     signer = objectstore.url_signer_from_env(env)

@@ -1,5 +1,5 @@
 """`aigen generate` and `aigen ledger`; imports the other client command groups (tasks, models,
-providers, keys) so that `aigen.cli.main` registers them all by importing this module."""
+providers, keys, errors, alerts) so that `aigen.cli.main` registers them all by importing this module."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from aigen.cli import client_admin, client_tasks
+from aigen.cli import client_admin, client_ops, client_tasks
 from aigen.cli.client_support import (
     FAILED,
     AdminOption,
@@ -34,7 +34,7 @@ from aigen.cli.main import app
 from aigen.client import AsyncAigenClient, ConnectionFailed, Task
 from aigen.client.admin import AsyncAdminClient
 
-__all__ = ["client_admin", "client_tasks"]
+__all__ = ["client_admin", "client_ops", "client_tasks"]
 
 
 @dataclasses.dataclass

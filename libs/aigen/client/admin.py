@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -132,3 +133,33 @@ class AsyncAdminClient:
     async def ledger_tasks(self, *, limit: int = 100, **filters: str | None) -> list[Json]:
         body = await self._send("GET", "/admin/ledger/tasks", params={"limit": limit, **filters})
         return list(body.get("tasks", []))
+
+    # --- operations -------------------------------------------------------------------------------
+
+    async def providers_health(self) -> list[Json]:
+        """Each provider's last health check and breaker state."""
+        return list((await self._send("GET", "/admin/provider-health")).get("providers", []))
+
+    async def errors(self, **filters: Any) -> Json:
+        """The error log, newest first: `errors` and, when there is more, `nextPageToken`.
+        Filters: provider, model, code, task_id, kind ("adapter" | "task_failure"), since, until,
+        page_size, page_token."""
+        result: Json = await self._send("GET", "/admin/errors", params=filters)
+        return result
+
+    async def error_counts(self, **filters: Any) -> list[Json]:
+        """Errors per code per provider; filters: provider, model, kind, since, until."""
+        return list((await self._send("GET", "/admin/errors/counts", params=filters)).get("counts", []))
+
+    async def alerts(self, **filters: Any) -> Json:
+        """Alerts, newest first; filters: status ("open" | "resolved"), rule, subject, page_size,
+        page_token."""
+        result: Json = await self._send("GET", "/admin/alerts", params=filters)
+        return result
+
+    async def alert(self, alert_id: str) -> Json:
+        result: Json = await self._send("GET", f"/admin/alerts/{quote(alert_id, safe='')}")
+        return result
+
+    async def alert_rules(self) -> list[Json]:
+        return list((await self._send("GET", "/admin/alert-rules")).get("rules", []))

@@ -3,12 +3,13 @@ every task, API keys, the ledger and webhook deliveries. Authorised by the admin
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from aigen import errors
 from aigen.grpcx.client import call
-from aigen.v1 import catalog_pb2, common_pb2, generation_pb2
+from aigen.v1 import catalog_pb2, common_pb2, generation_pb2, ops_pb2
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import JSONResponse, StreamingResponse
 
@@ -29,6 +30,7 @@ from services.gateway.routes.external import (
     respond,
     struct,
 )
+from services.gateway.routes.ops import health_document
 from services.gateway.schemas import (
     AdminGenerationRequest,
     CancelRequest,
@@ -130,6 +132,13 @@ async def update_provider(slug: Slug, body: ProviderUpdate, gw: Gw) -> dict[str,
     responses=problems(401, 404, 422),
 )
 async def provider_health(slug: Slug, gw: Gw) -> dict[str, Any]:
+    if gw.services.ops is not None:
+        # Through the ops service the check is recorded, and a passing one closes an open breaker.
+        with contextlib.suppress(errors.Unavailable):
+            status = await call(
+                gw.services.ops.health.CheckProviderHealth, ops_pb2.ProviderHealthCheckRequest(provider=slug)
+            )
+            return health_document(status)
     checked: catalog_pb2.ProviderHealth = await call(
         gw.services.catalog.CheckProviderHealth, catalog_pb2.CheckProviderHealthRequest(provider=slug)
     )

@@ -90,8 +90,15 @@ async def gateway_running(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     late = LateApp()
-    services = ("catalog", "dispatcher", "poller", "storage", *(("studio",) if studio and HAS_STUDIO else ()))
-    env = {"AIGEN_GATEWAY_URL": url, **(env or {})}
+    services = (
+        "catalog",
+        "dispatcher",
+        "poller",
+        "storage",
+        *(("studio",) if studio and HAS_STUDIO else ()),
+        "ops",
+    )
+    env = {"AIGEN_GATEWAY_URL": url, "AIGEN_OPS_HEALTH_INTERVAL_S": "0", **(env or {})}
     async with pipeline_running(
         pg_url, nats_url, monkeypatch, tmp_path, env=env, callbacks=late, services=services
     ) as pipeline:
