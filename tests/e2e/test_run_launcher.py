@@ -87,6 +87,17 @@ async def check_health(lines: list[str]) -> dict[str, str]:
     return endpoints
 
 
+async def check_metrics(lines: list[str]) -> None:
+    """Every service serves Prometheus text on the port the banner names."""
+    [listed] = [line for line in lines if line.strip().startswith("/metrics")]
+    ports = re.findall(r"(\w+) :(\d+)", listed)
+    assert {"catalog", "dispatcher", "poller", "ops"} <= {name for name, _ in ports}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, port in ports:
+            reply = await client.get(f"http://127.0.0.1:{port}/metrics")
+            assert reply.status_code == 200 and "aigen_grpc_requests_total" in reply.text, name
+
+
 def test_aigen_run_reaches_serving_and_stops_cleanly(tmp_path):
     home = tmp_path / "home"
     process = launch(home)
@@ -94,7 +105,8 @@ def test_aigen_run_reaches_serving_and_stops_cleanly(tmp_path):
         lines = read_until_up(process)
         children = family(process.pid)
         endpoints = asyncio.run(check_health(lines))
-        assert {"catalog", "dispatcher", "poller"} <= set(endpoints)
+        assert {"catalog", "dispatcher", "poller", "ops"} <= set(endpoints)
+        asyncio.run(check_metrics(lines))
         assert (home / "postgres" / "PG_VERSION").exists() and (home / "nats" / "nats.conf").exists()
         assert (home / "secret.key").stat().st_mode & 0o777 == 0o600
         process.send_signal(signal.SIGINT)
