@@ -293,6 +293,10 @@ class PollWorker:
     async def reconcile(self, job: Job, task_id: str) -> None:
         """One late look after a timeout: record a late success rather than lose paid media."""
         state = await self.repo.load(task_id)
+        with task_scope(state, "reconcile"):
+            await self._reconcile(job, state)
+
+    async def _reconcile(self, job: Job, state: TaskState) -> None:
         if not may_accept_late_completion(state):
             await self._settle(job, state, [])
             return

@@ -67,14 +67,14 @@ class ErrorRecorder:
         self, counter: Counter, stage: str, task_id: str, provider: str, result: AdapterResult
     ) -> None:
         code = result.error.code.value if result.error is not None else ""
-        counter.labels(provider, result.outcome.value, code).inc()
+        counter.labels(provider, result.outcome.value, metrics.code_label(code)).inc()
         if result.error is not None:
             await self.record(provider=provider, model="", task_id=task_id, stage=stage, error=result.error)
 
     async def record(
         self, *, provider: str, model: str, task_id: str, stage: str, error: AdapterError
     ) -> None:
-        metrics.ERRORS_RECORDED.labels(provider, stage, error.code.value).inc()
+        metrics.ERRORS_RECORDED.labels(provider, stage, metrics.code_label(error.code.value)).inc()
         event = error_event(provider=provider, model=model, task_id=task_id, stage=stage, error=error)
         try:
             await self.store.append(errors_stream(provider), ANY_VERSION, [to_new_event(event)])
