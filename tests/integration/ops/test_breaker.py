@@ -7,7 +7,7 @@ from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import ANY_VERSION, EventStore
 from aigen.grpcx.client import call
 from aigen.ops.streams import breaker_stream
-from aigen.v1 import generation_pb2, ops_pb2
+from aigen.v1 import catalog_pb2, generation_pb2, ops_pb2
 from google.protobuf.struct_pb2 import Struct
 
 from tests.integration.ops.conftest import ops_running
@@ -79,29 +79,37 @@ async def test_an_open_breaker_closes_after_the_scheduled_probe_passes(
 ):
     env = {
         "AIGEN_BREAKER_MIN_ATTEMPTS": "3",
-        "AIGEN_BREAKER_COOLDOWN_S": "2",
+        "AIGEN_BREAKER_COOLDOWN_S": "0.5",
         "AIGEN_BREAKER_PROBE_S": "0.3",
     }
     async with ops_running(pg_url, nats_url, monkeypatch, tmp_path, env=env) as ops:
-        kie = ops.pipeline.fakes["kie"]
-        kie.faults.create_failure_rate = 1.0
-        failed = await ops.settled((await ops.pipeline.generate("kie-nano-banana")).id)
-        assert failed.status == generation_pb2.FAILED
-        await ops.eventually(
-            lambda: ops.stream_types("breaker-kie"), lambda t: t[:1] == ["ProviderCooledDown"]
+        catalog = ops.pipeline.catalog
+        # A key the provider refuses: dispatches fail (401, the provider's side) and so do probes.
+        await call(
+            catalog.UpdateProviderApiKey,
+            catalog_pb2.UpdateProviderApiKeyRequest(provider="kie", api_key="kie-revoked-key-00000000"),
         )
-        # The first two probes fail (the provider is still down), the third passes.
-        kie.faults.clear()
-        kie.faults.add("server_error", scope="any", times=2)
+        for _ in range(3):
+            failed = await ops.settled((await ops.pipeline.generate("kie-nano-banana")).id)
+            assert failed.status == generation_pb2.FAILED and failed.error.code == "AUTH_FAILED"
+        await ops.eventually(lambda: ops.stream_types("breaker-kie"), lambda t: t == ["ProviderCooledDown"])
+
+        async def probes() -> list:
+            return [c for c in await ops.stream("provider-kie") if c.trigger == "breaker_probe"]
+
+        await ops.eventually(probes, lambda p: len(p) >= 2)
+        assert not any(p.ok for p in await probes())
+        assert await ops.stream_types("breaker-kie") == ["ProviderCooledDown"]  # failed probes keep it open
+
+        # The operator fixes the key (back to the environment's); the next probe passes.
+        await call(catalog.UpdateProviderApiKey, catalog_pb2.UpdateProviderApiKeyRequest(provider="kie"))
         await ops.eventually(
             lambda: ops.stream_types("breaker-kie"),
             lambda t: t == ["ProviderCooledDown", "ProviderRecovered"],
         )
-        checks = await ops.stream("provider-kie")
-        assert [c.ok for c in checks][:3] == [False, False, True]
-        assert {c.trigger for c in checks[:3]} == {"breaker_probe"}
         [_, recovered] = await ops.stream("breaker-kie")
         assert recovered.trigger == "breaker_probe"
+        assert (await probes())[-1].ok
 
 
 def _params(**values) -> Struct:
