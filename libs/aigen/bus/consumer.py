@@ -1,10 +1,12 @@
 """Event consumers: durable JetStream pull consumers with exactly-once effects in PostgreSQL.
 
 A handler receives a `Delivery`. Its effect is committed together with a tracking row
-(consumer, event id): a redelivered event — whether JetStream's duplicate window dropped the
-re-publish or not — finds the row and is acknowledged without effect. Handlers with slow
-external work (downloads, webhooks) do that work first, idempotently, and then commit through
-`delivery.transaction()`; the consumer keeps the message alive with in-progress acks meanwhile.
+(consumer, event id) through `delivery.transaction()`: a redelivered event — whether
+JetStream's duplicate window dropped the re-publish or not — finds the row and is acknowledged
+without effect. Events a handler ignores leave no row (ignoring them again is just as harmless).
+Handlers with slow external work (downloads, webhooks) do that work first, idempotently, and then
+commit through `delivery.transaction()`; the consumer keeps the message alive with in-progress
+acks meanwhile.
 
 Failures: a handler exception naks the message with a growing delay; after `max_deliver`
 deliveries JetStream gives up and publishes an advisory, which `DeadLetters` records.
@@ -189,12 +191,10 @@ class Consumer:
             ):
                 keepalive = asyncio.create_task(self._keep_alive(msg))
                 try:
+                    # A handler with an effect commits it through delivery.transaction(), which
+                    # also records the event; one that ignored the event leaves no row behind
+                    # (a redelivery is ignored again — no write per uninteresting event).
                     await self.handler(delivery)
-                    if not delivery._tracked:
-                        # The handler needed no transaction of its own: record the event now.
-                        with contextlib.suppress(AlreadyProcessed):
-                            async with delivery.transaction():
-                                pass
                     self.processed += 1
                     metrics.CONSUMER_EVENTS.labels(self.spec.durable, "processed").inc()
                     await msg.ack()

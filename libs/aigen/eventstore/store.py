@@ -1,22 +1,26 @@
 """Append to and read from the event log.
 
-Ordering rule (why a tailing reader never skips a late-committing transaction): every append
-takes `LOCK TABLE events IN EXCLUSIVE MODE` before it reads the stream's version and inserts.
-The lock is held until commit, so appends are serialised: the next append can only be assigned
-a global position after the previous one has committed and become visible. Positions therefore
-grow in commit order. A reader that has seen position P can ask for `> P` and will never later
-find a smaller position appearing. Rolled-back appends leave gaps; readers do not wait at gaps.
-Reads take no lock (EXCLUSIVE does not conflict with SELECT), so readers never slow writers.
+Ordering rule (why a tailing reader never skips a late-committing transaction): an append takes
+its global positions from a single counter row (`event_head`), updating it inside the statement
+that inserts the events. The row lock is held until the append commits, so the next append can
+only take positions after the previous one has committed and become visible: positions grow in
+commit order. A reader that has seen position P can ask for `> P` and will never later find a
+smaller position appear. A rolled-back append also rolls back the counter: no gaps. Reads take no
+lock, so readers never slow writers.
 
 Optimistic concurrency: the caller names the version it expects the stream to be at; any other
 version raises `ConcurrencyError` and nothing is written. The unique (stream_id, version) key is
 the backstop that keeps versions gap-free even against writers that bypass this module.
+
+One statement does it all — counter, version check, insert, request record, notification — so the
+counter row is locked from that statement to the commit that follows it: one round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -34,7 +38,6 @@ from aigen.errors import Conflict
 log = logging.getLogger("aigen.eventstore")
 
 ANY_VERSION = -1
-LOCK_TIMEOUT = "10s"
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
@@ -79,35 +82,86 @@ class AppendResult:
 
 _COLUMNS = "global_position, event_id, stream_id, version, type, payload, metadata, recorded_at"
 
-_LOCK_SQL = f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; LOCK TABLE events IN EXCLUSIVE MODE"
+CONFLICT = "AG409"  # SQLSTATE raised for a version mismatch
+DUPLICATE = "AG208"  # SQLSTATE raised when the request id was appended before
 
-# Checks the expected version, inserts the events numbered after the stream's current version,
-# records the request id and notifies listeners with "<last position> <stream id>" — or, when the
-# version does not match, inserts nothing (the caller raises ConcurrencyError).
+# The whole append. In order of dependency (which is the order PostgreSQL must follow):
+# the request id is checked, the stream's version compared, the counter row locked and advanced,
+# the events inserted at the positions taken, the request recorded, listeners notified with
+# "<last position> <stream id>". A refusal raises (events_refuse), aborting the transaction.
 _APPEND_SQL = """
-WITH cur AS (
+WITH prior AS (
+    SELECT stream_id, first_version, last_version, first_position, last_position
+    FROM event_requests WHERE %(request)s::text IS NOT NULL AND request_id = %(request)s
+), cur AS (
     SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = %(stream)s
-), ok AS (
-    SELECT v FROM cur WHERE %(expected)s = %(any)s OR v = %(expected)s
+), checked AS (
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM prior)
+            THEN events_refuse('AG208', (SELECT row_to_json(prior)::text FROM prior))
+        WHEN %(expected)s <> %(any)s AND cur.v <> %(expected)s
+            THEN events_refuse('AG409', cur.v::text)
+        ELSE 0 END AS refused, cur.v
+    FROM cur
+), head AS (
+    UPDATE event_head SET position = position + %(count)s
+    FROM checked WHERE checked.refused = 0
+    RETURNING position - %(count)s AS base, checked.v AS v
 ), ins AS (
-    INSERT INTO events (event_id, stream_id, version, type, payload, metadata)
-    SELECT e.event_id, %(stream)s, ok.v + e.ord, e.type, e.payload, e.metadata
-    FROM ok, unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::bytea[], %(metas)s::jsonb[])
+    INSERT INTO events (global_position, event_id, stream_id, version, type, payload, metadata)
+    SELECT head.base + e.ord, e.event_id, %(stream)s, head.v + e.ord, e.type, e.payload, e.metadata
+    FROM head, unnest(%(ids)s::uuid[], %(types)s::text[], %(payloads)s::bytea[], %(metas)s::jsonb[])
          WITH ORDINALITY AS e(event_id, type, payload, metadata, ord)
-    ORDER BY e.ord
     RETURNING global_position, version
 ), req AS (
-    INSERT INTO event_requests (request_id, stream_id, first_version, last_version, first_position, last_position)
+    INSERT INTO event_requests
+        (request_id, stream_id, first_version, last_version, first_position, last_position)
     SELECT %(request)s, %(stream)s, min(version), max(version), min(global_position), max(global_position)
-    FROM ins HAVING %(request)s::text IS NOT NULL AND count(*) > 0
+    FROM ins HAVING %(request)s::text IS NOT NULL
     RETURNING 1
 )
-SELECT (SELECT v FROM cur), min(global_position), max(global_position), count(*),
-       CASE WHEN count(*) > 0
-            THEN pg_notify(%(channel)s, max(global_position)::text || ' ' || %(stream)s) END,
+SELECT min(version), max(version), min(global_position), max(global_position),
+       pg_notify(%(channel)s, max(global_position)::text || ' ' || %(stream)s),
        (SELECT count(*) FROM req)
 FROM ins
 """
+
+
+class _RequestTaken(Exception):
+    """Another append recorded the same request id while this one ran."""
+
+
+def _result(stream_id: str, row: Any) -> AppendResult:
+    assert row is not None
+    return AppendResult(stream_id, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+
+def _refusal(
+    exc: psycopg.Error, stream_id: str, expected: int
+) -> ConcurrencyError | AppendResult | _RequestTaken | None:
+    """The meaning of an append's refusal: a version conflict, or a request appended before."""
+    state = exc.sqlstate or ""
+    detail = exc.diag.message_detail or ""
+    if state == CONFLICT:
+        return ConcurrencyError(stream_id, expected, int(detail) if detail.isdigit() else -1)
+    if state == DUPLICATE:
+        prior = json.loads(detail)
+        return AppendResult(
+            prior["stream_id"],
+            prior["first_version"],
+            prior["last_version"],
+            prior["first_position"],
+            prior["last_position"],
+            duplicate=True,
+        )
+    if isinstance(exc, psycopg.errors.UniqueViolation):
+        constraint = exc.diag.constraint_name or ""
+        if constraint == "events_stream_version":
+            # A concurrent append took this version after our statement's snapshot was taken.
+            return ConcurrencyError(stream_id, expected, -1)
+        if constraint == "event_requests_pkey":
+            return _RequestTaken()
+    return None
 
 
 def _recorded(row: TupleRow) -> RecordedEvent:
@@ -138,58 +192,64 @@ class EventStore:
         conn: Conn | None = None,
     ) -> AppendResult:
         """Append atomically. `expected_version` 0 means "the stream must not exist yet";
-        ANY_VERSION skips the check. With `conn`, the append joins the caller's transaction
-        (so an effect and its events commit together)."""
+        ANY_VERSION skips the check. With `conn`, the append joins the caller's open
+        transaction (so an effect and its events commit together): the counter row stays locked
+        until that transaction ends, so make the append the last statement before its commit."""
         if not events:
             raise ValueError("append needs at least one event")
-        if conn is None:
-            async with self.db.transaction() as own:
-                return await self._append(own, stream_id, expected_version, events, request_id)
-        async with conn.transaction():
-            return await self._append(conn, stream_id, expected_version, events, request_id)
+        params = self._params(stream_id, expected_version, events, request_id)
+        try:
+            if conn is not None and request_id is None:
+                row = await (await conn.execute(_APPEND_SQL, params)).fetchone()
+            elif conn is not None:
+                # A savepoint: a refused request must leave the caller's transaction usable.
+                async with conn.transaction():
+                    row = await (await conn.execute(_APPEND_SQL, params)).fetchone()
+            else:
+                async with self.db.transaction() as own:
+                    row = await (await own.execute(_APPEND_SQL, params)).fetchone()
+        except psycopg.Error as exc:
+            refused = _refusal(exc, stream_id, expected_version)
+            if refused is None:
+                raise
+            if isinstance(refused, _RequestTaken):
+                if conn is not None:
+                    return await self._prior(conn, request_id or "")
+                async with self.db.connection() as fresh:
+                    return await self._prior(fresh, request_id or "")
+            if isinstance(refused, AppendResult):
+                return refused
+            raise refused from None
+        return _result(stream_id, row)
 
-    async def _append(
-        self,
-        conn: Conn,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[NewEvent],
-        request_id: str | None,
-    ) -> AppendResult:
-        # Round trips matter here (an append is a few statements inside a held lock): the
-        # version check, the insert, the request record and the notification are one statement.
-        await conn.execute(_LOCK_SQL)
-        if request_id is not None:
-            row = await (
-                await conn.execute(
-                    "SELECT stream_id, first_version, last_version, first_position, last_position "
-                    "FROM event_requests WHERE request_id = %s",
-                    (request_id,),
-                )
-            ).fetchone()
-            if row is not None:
-                return AppendResult(row[0], row[1], row[2], row[3], row[4], duplicate=True)
+    @staticmethod
+    async def _prior(conn: Conn, request_id: str) -> AppendResult:
         row = await (
             await conn.execute(
-                _APPEND_SQL,
-                {
-                    "stream": stream_id,
-                    "expected": expected_version,
-                    "any": ANY_VERSION,
-                    "ids": [e.event_id for e in events],
-                    "types": [e.type for e in events],
-                    "payloads": [e.payload for e in events],
-                    "metas": [Jsonb(dict(e.metadata)) for e in events],
-                    "request": request_id,
-                    "channel": self.channel,
-                },
+                "SELECT stream_id, first_version, last_version, first_position, last_position "
+                "FROM event_requests WHERE request_id = %s",
+                (request_id,),
             )
         ).fetchone()
-        assert row is not None
-        current, first_position, last_position, inserted = int(row[0]), row[1], row[2], int(row[3])
-        if inserted == 0:
-            raise ConcurrencyError(stream_id, expected_version, current)
-        return AppendResult(stream_id, current + 1, current + inserted, first_position, last_position)
+        if row is None:  # pragma: no cover - the request row was just reported taken
+            raise RuntimeError(f"request {request_id!r} was reported taken but is not recorded")
+        return AppendResult(row[0], row[1], row[2], row[3], row[4], duplicate=True)
+
+    def _params(
+        self, stream_id: str, expected_version: int, events: Sequence[NewEvent], request_id: str | None
+    ) -> dict[str, Any]:
+        return {
+            "stream": stream_id,
+            "expected": expected_version,
+            "any": ANY_VERSION,
+            "ids": [e.event_id for e in events],
+            "types": [e.type for e in events],
+            "payloads": [e.payload for e in events],
+            "metas": [Jsonb(dict(e.metadata)) for e in events],
+            "request": request_id,
+            "channel": self.channel,
+            "count": len(events),
+        }
 
     @staticmethod
     async def _version(conn: Conn, stream_id: str) -> int:
