@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from aigen.errors import Violation
 from aigen.modeldefs import form as forms
 from aigen.modeldefs import pricing
 from aigen.modeldefs.availability import availability
 from aigen.modeldefs.loader import Catalog, extra_dirs_from_env, load_catalog
+from aigen.modeldefs.requests import Checked, check_request, price_quote
 from aigen.modeldefs.schema import FieldDef, ModelDef
-from aigen.modeldefs.validation import Invalid, validate_request
 from aigen.v1 import catalog_pb2, common_pb2
 from google.protobuf.struct_pb2 import NULL_VALUE, Value
 
@@ -82,13 +80,6 @@ def seed_form(model: ModelDef, language: str = "en") -> list[dict[str, Any]]:
     return [dict(f) for f in forms.form_fields(model, "zh" if language == "zh" else "en")]
 
 
-@dataclass(frozen=True)
-class Checked:
-    parameters: dict[str, Any]
-    number_of_outputs: int
-    violations: Sequence[Violation]
-
-
 def validate(
     model: ModelDef,
     parameters: dict[str, Any],
@@ -97,27 +88,16 @@ def validate(
     number_of_outputs: int | None,
     input_images: list[str] | None,
 ) -> Checked:
-    result = validate_request(
+    return check_request(
         model, parameters, prompt=prompt, number_of_outputs=number_of_outputs, input_images=input_images
     )
-    if isinstance(result, Invalid):
-        return Checked({}, 0, [Violation(v.field, v.reason) for v in result.violations])
-    return Checked(result.parameters, result.number_of_outputs, [])
 
 
 def quote(
     model: ModelRecord, parameters: dict[str, Any], number_of_outputs: int, prompt: str, images: int
 ) -> common_pb2.PriceQuote:
-    q = pricing.quote(
-        model.definition,
-        model.provider.definition,
-        parameters,
-        number_of_outputs=number_of_outputs,
-        prompt=prompt,
-        input_image_count=images,
-    )
-    return common_pb2.PriceQuote(
-        amount=str(q.amount), currency=q.currency, usd=str(q.usd), display=q.text("en")
+    return price_quote(
+        model.definition, model.provider.definition, parameters, number_of_outputs, prompt, images
     )
 
 

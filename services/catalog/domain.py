@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from aigen.modeldefs.schema import ModelDef, PlatformDef, ProviderDef
@@ -81,6 +82,10 @@ class ProviderRecord:
         prefix = str(self._value("s3_path_prefix") or "ai-generation/")
         return prefix if prefix.endswith("/") else prefix + "/"
 
+    @cached_property
+    def definition_json(self) -> str:
+        return self.definition.model_dump_json()
+
     @property
     def active(self) -> bool:
         return bool(self._value("active"))
@@ -139,6 +144,10 @@ class ModelRecord:
     @property
     def slug(self) -> str:
         return self.definition.slug
+
+    @cached_property
+    def definition_json(self) -> str:
+        return self.definition.model_dump_json()
 
     @property
     def active(self) -> bool:

@@ -516,6 +516,8 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
             provider=provider_message(model.provider),
             sealed_api_key=model.provider.api_key_sealed or b"",
             provider_settings=settings,
+            model_definition=model.definition_json,
+            provider_definition=model.provider.definition_json,
         )
 
     async def CheckProviderHealth(

@@ -18,14 +18,17 @@ from aigen import context, errors
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.notifier import StreamNotifier
 from aigen.eventstore.store import EventStore
-from aigen.grpcx.client import call
+from aigen.modeldefs.requests import check_request, price_quote
 from aigen.providers.images import InputImageError, check_input_images
 from aigen.tasks import domain as task_domain
 from aigen.tasks.access import ProviderAccess, snapshot_of
+from aigen.tasks.domain import TaskState, evolve
 from aigen.tasks.repository import TaskRepository
 from aigen.tasks.views import STATUS_TO_PROTO, task_view
-from aigen.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2, generation_pb2, generation_pb2_grpc
+from aigen.v1 import catalog_pb2_grpc, events_pb2, generation_pb2, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.struct_pb2 import Struct
 
 from services.dispatcher import domain
 from services.dispatcher.projection import COLUMNS, decode_cursor, encode_cursor, task_from_row
@@ -75,15 +78,29 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             )
         except InputImageError as exc:
             raise errors.InvalidArgument.field(f"input_images[{exc.index}]", exc.reason) from None
-        validation: catalog_pb2.ValidateParametersResponse = await call(
-            self.catalog.ValidateParameters,
-            catalog_pb2.ValidateParametersRequest(
-                model=model.slug,
-                parameters=request.parameters,
-                prompt=request.prompt,
-                number_of_outputs=request.number_of_outputs,
-                input_images=list(request.input_images),
-            ),
+        model_def, provider_def = self.access.definitions(config)
+        checked = check_request(
+            model_def,
+            MessageToDict(request.parameters),
+            prompt=request.prompt,
+            number_of_outputs=request.number_of_outputs or None,
+            input_images=list(request.input_images),
+        )
+        if checked.violations:
+            raise errors.InvalidArgument(
+                f"{len(checked.violations)} invalid input(s) for {model.slug}: "
+                + "; ".join(f"{v.field}: {v.description}" for v in checked.violations),
+                checked.violations,
+            )
+        parameters = Struct()
+        parameters.update(checked.parameters)
+        quote = price_quote(
+            model_def,
+            provider_def,
+            checked.parameters,
+            checked.number_of_outputs,
+            request.prompt,
+            len(request.input_images),
         )
         task_id = domain.new_task_id()
         created = events_pb2.TaskCreated(
@@ -91,9 +108,9 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             model=snapshot_of(config),
             prompt=request.prompt,
             input_images=list(request.input_images),
-            number_of_outputs=validation.number_of_outputs,
-            parameters=validation.parameters,
-            quote=validation.quote,
+            number_of_outputs=checked.number_of_outputs,
+            parameters=parameters,
+            quote=quote,
             shot_id=request.shot_id,
             owner=owner,
             request_id=request.request_id,
@@ -112,10 +129,10 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
                     await self.jobs.enqueue(conn, task_id)
             if result.duplicate:
                 return await self._replay_of(task_domain.task_id_of(result.stream_id), created)
-            log.info("task created for %s (quote %s)", model.slug, validation.quote.display)
+            log.info("task created for %s (quote %s)", model.slug, quote.display)
         self.wake_worker()
-        state = await self.repo.load(task_id)
-        return task_view(state)
+        # The stream holds exactly TaskCreated now: its view needs no read back.
+        return task_view(evolve(TaskState(id=task_id), created, datetime.now(UTC)))
 
     def _check_request_shape(self, request: generation_pb2.GenerateRequest) -> None:
         violations = []

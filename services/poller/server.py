@@ -58,7 +58,7 @@ async def build(runtime: Runtime) -> list[Registration]:
         access=access,
         http=http,
         settings=poll_settings,
-        concurrency=int(os.environ.get("AIGEN_POLLER_CONCURRENCY", "64")),
+        concurrency=int(os.environ.get("AIGEN_POLLER_CONCURRENCY", "32")),
         on_outcome=ErrorRecorder(store).on_poll,
     )
 

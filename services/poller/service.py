@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -42,6 +43,7 @@ log = logging.getLogger("aigen.poller")
 
 RECONCILE_SUFFIX = ":reconcile"
 SLOT_WAIT_S = 0.5  # longer waits for a rate-limit slot give the worker back
+STATE_CACHE_SIZE = 100_000
 TERMINAL_EVENTS = (events_pb2.TaskCompleted, events_pb2.TaskCancelled, events_pb2.TaskDeleted)
 
 
@@ -119,6 +121,7 @@ class PollWorker:
         self.limiter = RateLimiter(self.settings.replicas, enabled=self.settings.respect_rate_limits)
         self.checks = 0
         self.lags: list[float] = []  # seconds between due time and claim, for the benchmark
+        self._states: OrderedDict[str, TaskState] = OrderedDict()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -149,7 +152,8 @@ class PollWorker:
                     else:
                         await self.check(job, task_id)
             except ConcurrencyError:
-                # A callback or a cancel got there first; look again shortly.
+                # A callback or a cancel got there first; look again shortly, at the fresh task.
+                self.forget(task_id)
                 await self.jobs.release(job.key, delay_s=0.1)
             except Exception:
                 log.exception("poll of task %s failed unexpectedly", task_id)
@@ -161,9 +165,30 @@ class PollWorker:
         return self.adapter_factory(self.access.model_config(config, state.model), self.http)
 
     async def check(self, job: Job, task_id: str) -> None:
-        state = await self.repo.load(task_id)
+        state = await self._state(task_id)
         with task_scope(state, "poll"):
             await self._check(job, state)
+
+    async def _state(self, task_id: str) -> TaskState:
+        """The task as this worker last saw it. Checks that bring no news (most of them) need
+        no read of the stream; a stale state shows up as a ConcurrencyError on the next append,
+        after which the task is read afresh — and cancels and deletes remove the job anyway."""
+        cached = self._states.get(task_id)
+        if cached is not None:
+            self._states.move_to_end(task_id)
+            return cached
+        state = await self.repo.load(task_id)
+        self._remember(state)
+        return state
+
+    def _remember(self, state: TaskState) -> None:
+        self._states[state.id] = state
+        self._states.move_to_end(state.id)
+        while len(self._states) > STATE_CACHE_SIZE:
+            self._states.popitem(last=False)
+
+    def forget(self, task_id: str) -> None:
+        self._states.pop(task_id, None)
 
     async def _check(self, job: Job, state: TaskState) -> None:
         task_id = state.id
@@ -221,9 +246,11 @@ class PollWorker:
         assert state.model is not None
         if result.outcome is Outcome.SUCCESS:
             async with self.db.transaction() as conn:
-                event = await completed_event(conn, state, result, source=source)
-                await self.repo.append(state, [event], conn=conn)
                 await self.jobs.complete(conn, job.key)
+                event = await completed_event(conn, state, result, source=source)
+                # Appends go last: the log's position counter stays locked until the commit.
+                await self.repo.append(state, [event], conn=conn)
+            self.forget(state.id)
             log.info("provider finished (%d results)", len(result.results))
             return
         if domain.is_transient(result):
@@ -271,16 +298,15 @@ class PollWorker:
             new_plan = domain.PollPlan(**{**new_plan.to_state(), "progress": progress})
         delay = domain.next_delay(new_plan, self.clock())
         async with self.db.transaction() as conn:
-            if messages:
-                await self.repo.append(state, messages, conn=conn)
             await self.jobs.reschedule(conn, job.key, delay_s=delay, state=new_plan.to_state())
+            if messages:
+                self._remember(await self.repo.append(state, messages, conn=conn))
 
     async def _settle(
         self, job: Job, state: TaskState, messages: list[Message], *, reconcile: bool = False
     ) -> None:
+        self.forget(state.id)
         async with self.db.transaction() as conn:
-            if messages:
-                await self.repo.append(state, messages, conn=conn)
             await self.jobs.complete(conn, job.key)
             if reconcile and self.settings.reconcile_after_s is not None:
                 await self.jobs.enqueue(
@@ -289,6 +315,8 @@ class PollWorker:
                     delay_s=self.settings.reconcile_after_s,
                     state={"kind": "reconcile"},
                 )
+            if messages:
+                await self.repo.append(state, messages, conn=conn)
 
     async def reconcile(self, job: Job, task_id: str) -> None:
         """One late look after a timeout: record a late success rather than lose paid media."""

@@ -123,7 +123,7 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
                 "AIGEN_SECRET_KEY": "bench-secret-0123456789abcdef",
                 "AIGEN_LOG_LEVEL": "WARNING",
                 "AIGEN_LOG_FORMAT": "text",
-                "AIGEN_POLL_INTERVAL_S": "2",
+                "AIGEN_POLL_INTERVAL_S": "5",
                 "AIGEN_POLL_RECONCILE_AFTER_S": "off",
                 # The fakes have no real rate limits: measure the poller, not Kie's 10 checks/s.
                 "AIGEN_POLL_RATE_LIMITS": "off",
@@ -173,17 +173,24 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
 
 
 async def _processing_tasks(store: EventStore, kie, n: int) -> None:  # type: ignore[no-untyped-def]
-    """N tasks already dispatched to real (never finishing) fake tasks, checked every ~2 s."""
+    """N tasks already dispatched to real (never finishing) fake tasks, checked every ~5 s (the seed's default)."""
     snapshot = events_pb2.ModelSnapshot(
         model_slug="kie-nano-banana", provider_slug="kie", adapter_name="KieNanoBananaAdapter"
     )
     snapshot.adapter_settings.update({"model": "google/nano-banana", "images_to": "image_urls[]"})
-    snapshot.polling.interval_s = 2.0
+    snapshot.polling.interval_s = 5.0
     snapshot.polling.max_attempts = 100_000
     snapshot.polling.max_duration_s = 36_000
     for i in range(n):
         task_id = f"lag-{uuid.uuid4().hex[:16]}"
-        provider_task = kie.new_task("market", {"model": "google/nano-banana", "input": {"prompt": f"lag {i}"}})
+        provider_task = kie._start_task(
+            "market",
+            {"model": "google/nano-banana", "input": {"prompt": f"lag {i}"}},
+            ext="png",
+            count=1,
+            credits=0,
+            model="google/nano-banana",
+        )
         await store.append(
             stream_id(task_id),
             0,

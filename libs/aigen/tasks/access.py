@@ -17,6 +17,7 @@ from google.protobuf.json_format import MessageToDict
 
 from aigen.grpcx.client import call
 from aigen.logs import register_secret
+from aigen.modeldefs.schema import ModelDef, ProviderDef
 from aigen.providers.types import ModelConfig, OutputType, ProviderConfig
 from aigen.secrets import Sealer
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2, events_pb2
@@ -46,6 +47,8 @@ class ProviderAccess:
         self.env = os.environ if env is None else env
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, catalog_pb2.DispatchConfig]] = {}
+        self._definitions: dict[tuple[str, int, int], tuple[ModelDef, ProviderDef]] = {}
+        self._keys: dict[bytes, str] = {}
 
     async def dispatch_config(self, model: str) -> catalog_pb2.DispatchConfig:
         now = time.monotonic()
@@ -60,9 +63,26 @@ class ProviderAccess:
         self._cache[config.model.id] = (now, config)
         return config
 
+    def definitions(self, config: catalog_pb2.DispatchConfig) -> tuple[ModelDef, ProviderDef]:
+        """The model's and provider's definitions from the config, parsed once per version."""
+        key = (config.model.slug, hash(config.model_definition), hash(config.provider_definition))
+        parsed = self._definitions.get(key)
+        if parsed is None:
+            parsed = (
+                ModelDef.model_validate_json(config.model_definition),
+                ProviderDef.model_validate_json(config.provider_definition),
+            )
+            self._definitions = {k: v for k, v in self._definitions.items() if k[0] != key[0]}
+            self._definitions[key] = parsed
+        return parsed
+
     def api_key(self, config: catalog_pb2.DispatchConfig) -> str:
         if config.sealed_api_key and self.sealer is not None:
-            key = self.sealer.unseal(config.sealed_api_key)
+            # Opening a sealed key costs a decryption: once per distinct sealed value.
+            key = self._keys.get(config.sealed_api_key) or ""
+            if not key:
+                key = self.sealer.unseal(config.sealed_api_key)
+                self._keys[config.sealed_api_key] = key
         else:
             key = self.env.get(env_key(config.provider.slug, "API_KEY"), "")
         register_secret(key)

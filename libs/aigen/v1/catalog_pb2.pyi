@@ -927,8 +927,15 @@ class DispatchConfig(_message.Message):
     SEALED_API_KEY_FIELD_NUMBER: _builtins.int
     PROVIDER_SETTINGS_FIELD_NUMBER: _builtins.int
     ALTERNATIVES_FIELD_NUMBER: _builtins.int
+    MODEL_DEFINITION_FIELD_NUMBER: _builtins.int
+    PROVIDER_DEFINITION_FIELD_NUMBER: _builtins.int
     sealed_api_key: _builtins.bytes
     """Fernet token under AIGEN_SECRET_KEY; empty if none stored"""
+    model_definition: _builtins.str
+    """The model's and its provider's definitions (JSON of aigen.modeldefs.schema), so the
+    dispatcher validates and prices each submission with the catalog's own rules locally.
+    """
+    provider_definition: _builtins.str
     @_builtins.property
     def model(self) -> Global___Model: ...
     @_builtins.property
@@ -947,10 +954,12 @@ class DispatchConfig(_message.Message):
         sealed_api_key: _builtins.bytes = ...,
         provider_settings: _struct_pb2.Struct | None = ...,
         alternatives: _abc.Iterable[Global___DispatchConfig] | None = ...,
+        model_definition: _builtins.str = ...,
+        provider_definition: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "provider", b"provider", "provider_settings", b"provider_settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternatives", b"alternatives", "model", b"model", "provider", b"provider", "provider_settings", b"provider_settings", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternatives", b"alternatives", "model", b"model", "model_definition", b"model_definition", "provider", b"provider", "provider_definition", b"provider_definition", "provider_settings", b"provider_settings", "sealed_api_key", b"sealed_api_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
