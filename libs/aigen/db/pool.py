@@ -82,6 +82,9 @@ async def connect(
 
     pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
         url,
+        # Autocommit: a lone statement is its own transaction (one round trip, no BEGIN/COMMIT);
+        # work that must be atomic says so with `Database.transaction()` / `conn.transaction()`.
+        kwargs={"autocommit": True},
         min_size=min_size,
         max_size=max_size,
         configure=configure,

@@ -206,7 +206,9 @@ class EventStore:
                 async with conn.transaction():
                     row = await (await conn.execute(_APPEND_SQL, params)).fetchone()
             else:
-                async with self.db.transaction() as own:
+                # Autocommit: the statement is its own transaction, so the position counter is
+                # locked only while it runs and commits — one round trip, no BEGIN/COMMIT.
+                async with self.db.connection() as own:
                     row = await (await own.execute(_APPEND_SQL, params)).fetchone()
         except psycopg.Error as exc:
             refused = _refusal(exc, stream_id, expected_version)
