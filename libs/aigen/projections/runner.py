@@ -30,6 +30,8 @@ from aigen.eventstore.store import Conn, EventStore, RecordedEvent, Waker
 
 log = logging.getLogger("aigen.projections")
 
+BUSY_BATCH = 20  # events in one catch-up that mean "busy": start coalescing
+
 
 class Projection(ABC):
     """A read model. `tables` are emptied on rebuild; `types` limits what is read (None: all)."""
@@ -70,7 +72,13 @@ class ProjectionStatus:
 
 class ProjectionRunner:
     def __init__(
-        self, db: Database, projection: Projection, *, batch: int = 500, idle_poll_s: float = 1.0
+        self,
+        db: Database,
+        projection: Projection,
+        *,
+        batch: int = 500,
+        idle_poll_s: float = 1.0,
+        coalesce_s: float = 0.05,
     ) -> None:
         self.db = db
         self.store = EventStore(db)
@@ -78,6 +86,8 @@ class ProjectionRunner:
         self.batch = batch
         self.idle_poll_s = idle_poll_s
         self.applied = 0
+        self.coalesce_s = coalesce_s
+        self._checkpoint_known = False
 
     @property
     def checkpoint(self) -> str:
@@ -93,8 +103,9 @@ class ProjectionRunner:
         """Apply the next batch: (events applied, whether the checkpoint moved)."""
         types = sorted(self.projection.types) if self.projection.types is not None else None
         async with self.db.connection() as conn:
-            await self._ensure_checkpoint(conn)
-            await conn.commit()
+            if not self._checkpoint_known:
+                await self._ensure_checkpoint(conn)
+                self._checkpoint_known = True
             async with conn.transaction():
                 row = await (
                     await conn.execute(
@@ -174,7 +185,7 @@ class ProjectionRunner:
         try:
             while not stop.is_set():
                 try:
-                    await self.catch_up()
+                    applied = await self.catch_up()
                 except ProjectionStalled:
                     # Stay stopped until an operator resumes or rebuilds; keep checking rarely.
                     await _wait(stop, 30.0)
@@ -185,6 +196,11 @@ class ProjectionRunner:
                     )
                     await _wait(stop, 1.0)
                     continue
+                if applied >= BUSY_BATCH:
+                    # Under load, let appends gather into bigger batches: one transaction for many
+                    # events instead of one per event, for a few tens of milliseconds of lag.
+                    # When quiet, every event is applied as soon as it is announced.
+                    await _wait(stop, self.coalesce_s)
                 await waker.wait(self.idle_poll_s)
         finally:
             await waker.stop()
