@@ -44,6 +44,7 @@ from services.gateway.schemas import (
     ModelUpdate,
     ProviderKeyUpdate,
     ProviderUpdate,
+    QuoteRequest,
     TaskListOut,
     TaskOut,
 )
@@ -194,6 +195,34 @@ async def update_model(slug: Slug, body: ModelUpdate, gw: Gw) -> dict[str, Any]:
         request.sort_order = body.sort_order
     updated: catalog_pb2.Model = await call(gw.services.catalog.UpdateModelStatus, request)
     return model_document(updated, admin=True)
+
+
+@router.post(
+    "/quote",
+    summary="Price a generation as its form is being filled in (the prompt may still be empty)",
+    response_model=Json,
+    responses=problems(401, 404, 422),
+)
+async def quote(body: QuoteRequest, gw: Gw) -> dict[str, Any]:
+    # The admin generate form shows the price as parameters change: invalid parameters are
+    # refused with their fields named, a missing prompt is not (it does not change the price).
+    priced: common_pb2.PriceQuote = await call(
+        gw.services.catalog.QuotePrice,
+        catalog_pb2.QuotePriceRequest(
+            model=body.model_slug,
+            parameters=struct(body.parameters),
+            number_of_outputs=body.number_of_outputs or 0,
+            prompt=body.prompt,
+            input_image_count=len(body.input_images),
+        ),
+    )
+    return {
+        "model": body.model_slug,
+        "amount": priced.amount,
+        "currency": priced.currency,
+        "usd": priced.usd,
+        "display": priced.display,
+    }
 
 
 # --- tasks ----------------------------------------------------------------------------------------
