@@ -136,6 +136,30 @@ def _result(stream_id: str, row: Any) -> AppendResult:
     return AppendResult(stream_id, int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
+# The common case — one event, no request id — without arrays or request bookkeeping: the same
+# checks and order, at about twice the rate of the general statement.
+_APPEND_ONE_SQL = """
+WITH cur AS (
+    SELECT coalesce(max(version), 0) AS v FROM events WHERE stream_id = %(stream)s
+), checked AS (
+    SELECT CASE WHEN %(expected)s <> %(any)s AND cur.v <> %(expected)s
+                THEN events_refuse('AG409', cur.v::text) ELSE 0 END AS refused, cur.v
+    FROM cur
+), head AS (
+    UPDATE event_head SET position = position + 1
+    FROM checked WHERE checked.refused = 0
+    RETURNING position AS p, checked.v + 1 AS v
+), ins AS (
+    INSERT INTO events (global_position, event_id, stream_id, version, type, payload, metadata)
+    SELECT head.p, %(id)s, %(stream)s, head.v, %(type)s, %(payload)s, %(meta)s FROM head
+    RETURNING global_position, version
+)
+SELECT version, version, global_position, global_position,
+       pg_notify(%(channel)s, global_position::text || ' ' || %(stream)s)
+FROM ins
+"""
+
+
 def _refusal(
     exc: psycopg.Error, stream_id: str, expected: int
 ) -> ConcurrencyError | AppendResult | _RequestTaken | None:
@@ -197,19 +221,19 @@ class EventStore:
         until that transaction ends, so make the append the last statement before its commit."""
         if not events:
             raise ValueError("append needs at least one event")
-        params = self._params(stream_id, expected_version, events, request_id)
+        statement, params = self._statement(stream_id, expected_version, events, request_id)
         try:
             if conn is not None and request_id is None:
-                row = await (await conn.execute(_APPEND_SQL, params)).fetchone()
+                row = await (await conn.execute(statement, params)).fetchone()
             elif conn is not None:
                 # A savepoint: a refused request must leave the caller's transaction usable.
                 async with conn.transaction():
-                    row = await (await conn.execute(_APPEND_SQL, params)).fetchone()
+                    row = await (await conn.execute(statement, params)).fetchone()
             else:
                 # Autocommit: the statement is its own transaction, so the position counter is
                 # locked only while it runs and commits — one round trip, no BEGIN/COMMIT.
                 async with self.db.connection() as own:
-                    row = await (await own.execute(_APPEND_SQL, params)).fetchone()
+                    row = await (await own.execute(statement, params)).fetchone()
         except psycopg.Error as exc:
             refused = _refusal(exc, stream_id, expected_version)
             if refused is None:
@@ -237,10 +261,22 @@ class EventStore:
             raise RuntimeError(f"request {request_id!r} was reported taken but is not recorded")
         return AppendResult(row[0], row[1], row[2], row[3], row[4], duplicate=True)
 
-    def _params(
+    def _statement(
         self, stream_id: str, expected_version: int, events: Sequence[NewEvent], request_id: str | None
-    ) -> dict[str, Any]:
-        return {
+    ) -> tuple[str, dict[str, Any]]:
+        if len(events) == 1 and request_id is None:
+            event = events[0]
+            return _APPEND_ONE_SQL, {
+                "stream": stream_id,
+                "expected": expected_version,
+                "any": ANY_VERSION,
+                "id": event.event_id,
+                "type": event.type,
+                "payload": event.payload,
+                "meta": Jsonb(dict(event.metadata)),
+                "channel": self.channel,
+            }
+        return _APPEND_SQL, {
             "stream": stream_id,
             "expected": expected_version,
             "any": ANY_VERSION,
