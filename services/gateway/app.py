@@ -19,6 +19,7 @@ from services.gateway.deps import Gateway
 from services.gateway.observe import Observe, metrics_endpoint
 from services.gateway.routes import admin, callbacks, external, files, ops, studio
 from services.gateway.schemas import ProblemOut
+from services.gateway.web import mount as mount_web_ui
 
 DESCRIPTION = """\
 One request to many AI media providers, tracked until the result is stored.
@@ -150,6 +151,7 @@ def create_app(gw: Gateway) -> FastAPI:
     app.include_router(studio.router)
     app.include_router(callbacks.router)
     app.include_router(files.router)
+    mount_web_ui(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness", include_in_schema=True)
     async def healthz() -> dict[str, str]:
