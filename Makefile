@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 install: system-deps $(STAMP)
 
 # ffmpeg and espeak-ng power the offline local provider, a CJK font lets images and storyboards
-# show Chinese text. Without them the system still starts and those models say they are
-# unavailable, so a failure here is a warning, not an error.
+# show Chinese text, Chromium runs the admin web UI's browser test. Without them the system still
+# starts (those models say they are unavailable, the browser test skips saying why), so a failure
+# here is a warning, not an error.
 system-deps:
 	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v espeak-ng >/dev/null \
 		|| ! ls /usr/share/fonts/truetype/wqy/wqy-microhei.ttc >/dev/null 2>&1; then \
@@ -25,6 +26,11 @@ system-deps:
 		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 			ffmpeg espeak-ng fonts-wqy-microhei >/dev/null ) \
 		|| echo "warning: could not install ffmpeg/espeak-ng/fonts; the local video and speech models will be unavailable"; \
+	fi
+	@if ! command -v chromium >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ) \
+		|| echo "warning: could not install chromium; the admin web UI's browser test will be skipped"; \
 	fi
 
 proto: $(STAMP)
