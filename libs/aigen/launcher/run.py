@@ -190,6 +190,8 @@ def _banner(children: Sequence[ChildSpec], env: dict[str, str]) -> None:
         lines.append(f"  /metrics   {'  '.join(scraped)}")
     if "AIGEN_GATEWAY_URL" in env:
         lines.append(f"  REST API   {env['AIGEN_GATEWAY_URL']}/api/external/ai-generation  (docs: /docs)")
+        token = "AIGEN_ADMIN_TOKEN" if env.get("AIGEN_ADMIN_TOKEN") else f"{env['AIGEN_HOME']}/admin-token"
+        lines.append(f"  admin UI   {env['AIGEN_GATEWAY_URL']}/ui/  (admin token: {token})")
     lines.append("Ctrl-C stops everything.")
     print("\n".join(lines), flush=True)
 
