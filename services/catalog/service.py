@@ -479,14 +479,15 @@ class CatalogService(catalog_pb2_grpc.CatalogServiceServicer):
         self, request: catalog_pb2.QuotePriceRequest, context: object
     ) -> common_pb2.PriceQuote:
         model = await self._model(request.model)
-        # A quote may be asked before there is a prompt: a stand-in prompt passes validation,
-        # while the real prompt's length (if any) still prices per-character models.
+        # A quote may be asked before there is a prompt or an image: stand-ins pass validation,
+        # while the real prompt's length and image count (if any) still price the request.
+        stand_in_images = ["-"] * max(request.input_image_count, model.definition.input_images.min)
         checked = definitions.validate(
             model.definition,
             MessageToDict(request.parameters),
             prompt=request.prompt or "-",
             number_of_outputs=request.number_of_outputs or None,
-            input_images=None,
+            input_images=stand_in_images[: model.definition.input_images.max] or None,
         )
         if checked.violations:
             raise errors.InvalidArgument(

@@ -76,6 +76,9 @@ async def test_validation_and_quotes(catalog):
     assert ok.parameters["size"] == "1:1"
     quote = await call(stub.QuotePrice, catalog_pb2.QuotePriceRequest(model="kie-4o-image", number_of_outputs=2))
     assert (quote.amount, quote.currency, Decimal(quote.usd)) == ("7", "credits", Decimal("0.035"))
+    # A model that needs an input image still quotes before the image is chosen.
+    needs_image = await call(stub.QuotePrice, catalog_pb2.QuotePriceRequest(model="kie-sora-2-image-to-video"))
+    assert needs_image.currency == "credits" and Decimal(needs_image.amount) > 0
     with pytest.raises(errors.InvalidArgument) as bad:
         await call(
             stub.ValidateParameters,
