@@ -245,3 +245,27 @@ async def test_interrupted_dispatch_is_never_resubmitted(pipeline):
     failed = await pipeline.wait_for(crashed.task_id, lambda t: t.status == generation_pb2.FAILED)
     assert failed.error.code == "DISPATCH_OUTCOME_UNKNOWN" and "not resubmitted" in failed.error.message
     assert len(kie.requests_to("/api/v1/jobs/createTask", "POST")) == creates_before
+
+
+async def test_usage_count_counts_each_completed_task_once_for_the_model_that_served_it(pipeline):
+    from aigen.v1 import catalog_pb2
+
+    async def usage(slug: str) -> int:
+        model = await call(pipeline.catalog.GetModelBySlug, catalog_pb2.GetModelBySlugRequest(slug=slug))
+        return model.usage_count
+
+    before = await usage("kie-nano-banana")
+    tasks = [await pipeline.generate("kie-nano-banana", prompt=f"lantern {i}") for i in range(3)]
+    failing = pipeline.fakes["kie"]
+    for task in tasks:
+        await pipeline.settled(task.id)
+    failing.script = Script(polls_to_finish=1, outcome="fail")
+    failed = await pipeline.generate("kie-nano-banana", prompt="a failure")
+    await pipeline.settled(failed.id)
+    store = pipeline.stack.extra("catalog", "store")
+    for _ in range(100):
+        store.invalidate()
+        if await usage("kie-nano-banana") == before + 3:
+            break
+        await asyncio.sleep(0.1)
+    assert await usage("kie-nano-banana") == before + 3  # the failed task does not count
