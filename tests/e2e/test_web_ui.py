@@ -153,10 +153,12 @@ async def test_the_admin_ui_end_to_end(pg_url, nats_url, monkeypatch, tmp_path):
         # --- task history, then the task's detail -------------------------------------------------
         await page.get_by_role("link", name="Task history").click()
         await page.get_by_label("Provider", exact=True).select_option("local")
+        await page.get_by_role("button", name="Filter").click()
         await expect(page).to_have_url(re.compile(r"#/tasks\?provider=local$"))
         row = page.locator(f'tr[data-task-id="{task_id}"]')
         await expect(row.locator(".badge")).to_have_text("SUCCESS")
         await page.get_by_label("Status", exact=True).select_option("FAILED")
+        await page.get_by_role("button", name="Filter").click()
         await expect(page.get_by_text("No task matches these filters.")).to_be_visible()
         await page.get_by_role("button", name="Clear").click()
         await row.get_by_role("link").click()

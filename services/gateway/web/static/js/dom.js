@@ -3,6 +3,15 @@
 
 let nextId = 0;
 
+const SAFE_SCHEMES = new Set(["http:", "https:", "data:", "blob:"]);
+
+/** True for relative URLs and http(s)/data/blob ones; false for javascript: and the like. */
+export function safeUrl(value) {
+  const text = String(value).trim();
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text);
+  return !scheme || SAFE_SCHEMES.has(`${scheme[1].toLowerCase()}:`);
+}
+
 /** A unique id for pairing a <label for> with its control. */
 export function uid(prefix = "id") {
   nextId += 1;
@@ -29,6 +38,8 @@ export function h(tag, attrs = {}, ...children) {
       el.value = value;
     } else if (name === "checked" || name === "selected") {
       el[name] = Boolean(value);
+    } else if ((name === "href" || name === "src") && !safeUrl(value)) {
+      continue; // a result URL from a provider is data, not something to run
     } else if (value === true) {
       el.setAttribute(name, "");
     } else {

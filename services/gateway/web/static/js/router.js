@@ -37,17 +37,6 @@ export function navigate(path, query = {}) {
   window.location.hash = `#${path}${text ? `?${text}` : ""}`;
 }
 
-/** Changes the query of the current page without adding a history entry or re-rendering. */
-export function replaceQuery(query) {
-  const { path } = location();
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) {
-    for (const item of [value].flat()) if (item !== undefined && item !== null && item !== "") params.append(name, item);
-  }
-  const text = params.toString();
-  history.replaceState(null, "", `#${path}${text ? `?${text}` : ""}`);
-}
-
 function highlight(nav) {
   for (const link of document.querySelectorAll("[data-nav]")) {
     if (link.dataset.nav === nav) link.setAttribute("aria-current", "page");

@@ -17,19 +17,28 @@ export async function render(root, { query, signal }) {
   const errorsSlot = h("div", {}, loading("Loading the error log…"));
 
   const go = (changes) => navigate("/operations", { alerts: alertStatus, provider: errorProvider, kind: errorKind, ...changes });
+  // Filters apply on "Show", not on change: keyboard users step through a select's options.
   const alertFilter = select([{ value: "open", label: "Open" }, { value: "resolved", label: "Resolved" }, { value: "", label: "All" }], { value: alertStatus });
-  alertFilter.addEventListener("change", () => go({ alerts: alertFilter.value }));
   const providerFilter = select([{ value: "", label: "Any provider" }], { value: errorProvider });
   const kindFilter = select([{ value: "", label: "Any kind" }, { value: "adapter", label: "Adapter errors" }, { value: "task_failure", label: "Task failures" }], { value: errorKind });
-  providerFilter.addEventListener("change", () => go({ provider: providerFilter.value }));
-  kindFilter.addEventListener("change", () => go({ kind: kindFilter.value }));
+  const filterForm = (label, fields, changes) =>
+    h(
+      "form",
+      { class: "filters", "aria-label": label, onsubmit: (event) => (event.preventDefault(), go(changes())) },
+      fields,
+      h("div", { class: "actions" }, button("Show", null, { type: "submit" })),
+    );
 
   append(
     root,
     pageHeader("Operations", { subtitle: "Alerts and errors recorded by the ops service." }),
-    section("Alerts", h("div", { class: "filters" }, field({ label: "Show", control: alertFilter })), alertsSlot),
+    section("Alerts", filterForm("Filter alerts", field({ label: "Status", control: alertFilter }), () => ({ alerts: alertFilter.value })), alertsSlot),
     section("Errors in the last 24 hours", countsSlot),
-    section("Error log", h("div", { class: "filters" }, field({ label: "Provider", control: providerFilter }), field({ label: "Kind", control: kindFilter })), errorsSlot),
+    section(
+      "Error log",
+      filterForm("Filter errors", [field({ label: "Provider", control: providerFilter }), field({ label: "Kind", control: kindFilter })], () => ({ provider: providerFilter.value, kind: kindFilter.value })),
+      errorsSlot,
+    ),
   );
 
   api("GET", "/admin/providers", { signal })

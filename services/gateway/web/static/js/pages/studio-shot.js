@@ -214,6 +214,8 @@ export async function render(root, { params: [shotId], signal }) {
       field({ label: "In this shot", control: text, field: `scene_descriptions[${index}].description` }),
       button("Remove", () => {
         row.remove();
+        // Renumber, so labels and the field names errors refer to match the list again.
+        drawScenes(readScenes().map((s) => ({ characterName: s.character_name, description: s.description })));
       }, { tone: "subtle small", "aria-label": `Remove scene description ${index + 1}` }),
     );
     return row;

@@ -43,7 +43,6 @@ export async function render(root, { query, signal }) {
     field({ label: "Model", control: modelSelect }),
     h("div", { class: "actions" }, button("Filter", null, { tone: "primary", type: "submit" }), button("Clear", () => navigate("/tasks"), { tone: "subtle" })),
   );
-  for (const control of [statusSelect, providerSelect, modelSelect]) control.addEventListener("change", apply);
 
   const listing = h("div", {}, loading("Loading tasks…"));
   append(
