@@ -9,7 +9,6 @@ import sys
 import uuid
 
 import pytest
-
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import EventStore, NewEvent
 from aigen.v1 import events_pb2
@@ -18,7 +17,12 @@ pytestmark = pytest.mark.slow
 
 
 def aigen(pg_url: str, schema: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIGEN_DATABASE_URL": pg_url, "AIGEN_DB_SCHEMA": schema, "AIGEN_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "AIGEN_DATABASE_URL": pg_url,
+        "AIGEN_DB_SCHEMA": schema,
+        "AIGEN_LOG_LEVEL": "WARNING",
+    }
     return subprocess.run(
         [sys.executable, "-m", "aigen.cli.main", *args], env=env, capture_output=True, text=True, timeout=120
     )
@@ -39,7 +43,9 @@ async def test_status_rebuild_and_a_stalled_projection(pg_url, db):
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert "rebuilt tasks: 1 events applied" in rebuilt.stdout
     async with db.connection() as conn:
-        row = await (await conn.execute("SELECT prompt, status FROM task_views WHERE task_id = 't1'")).fetchone()
+        row = await (
+            await conn.execute("SELECT prompt, status FROM task_views WHERE task_id = 't1'")
+        ).fetchone()
     assert row == ("a kite", "PENDING")
     await store.append("task-t2", 0, [NewEvent(type="aigen.v1.TaskTeleported", payload=b"\x01")])
     await store.append("task-t3", 0, [to_new_event(events_pb2.TaskDeleted(task_id="t3"))])
@@ -54,6 +60,8 @@ async def test_status_rebuild_and_a_stalled_projection(pg_url, db):
 
 
 async def test_wrong_database_is_reported_clearly(tmp_path):
-    result = aigen("postgresql://nobody@127.0.0.1:1/none", f"x_{uuid.uuid4().hex[:6]}", "projections", "status")
+    result = aigen(
+        "postgresql://nobody@127.0.0.1:1/none", f"x_{uuid.uuid4().hex[:6]}", "projections", "status"
+    )
     assert result.returncode == 2
     assert "cannot reach the database" in result.stderr and "Traceback" not in result.stderr

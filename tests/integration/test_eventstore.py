@@ -128,4 +128,3 @@ async def test_any_version_appends_without_check(db):
     await store.append("s", ANY_VERSION, events("a"))
     await store.append("s", ANY_VERSION, events("b"))
     assert [e.version for e in await store.read_stream("s")] == [1, 2]
-

@@ -28,7 +28,9 @@ from aigen.v1 import events_pb2
 
 
 def _payload(i: int) -> NewEvent:
-    return to_new_event(events_pb2.TaskProgressed(task_id=f"bench-{i}", progress=0.5), metadata={"c": "bench"})
+    return to_new_event(
+        events_pb2.TaskProgressed(task_id=f"bench-{i}", progress=0.5), metadata={"c": "bench"}
+    )
 
 
 async def _timed(label: str, count: int, work: Callable[[], Awaitable[None]]) -> float:
@@ -44,9 +46,9 @@ async def _raw_table(db: Database) -> None:
     async with db.transaction() as conn:
         await conn.execute(
             "CREATE TABLE raw_events (global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-            "event_id uuid NOT NULL UNIQUE, stream_id text NOT NULL, version bigint NOT NULL, type text NOT NULL, "
-            "payload bytea NOT NULL, metadata jsonb NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(), "
-            "UNIQUE (stream_id, version))"
+            "event_id uuid NOT NULL UNIQUE, stream_id text NOT NULL, version bigint NOT NULL, "
+            "type text NOT NULL, payload bytea NOT NULL, metadata jsonb NOT NULL, "
+            "recorded_at timestamptz NOT NULL DEFAULT now(), UNIQUE (stream_id, version))"
         )
 
 
@@ -92,7 +94,9 @@ async def appends(db: Database, n: int) -> dict[str, float]:
     async def store_concurrent() -> None:
         async def writer(w: int) -> None:
             for i in range(w, n, 8):
-                await store.append(f"c-{i}", 0, [NewEvent(events[i].type, events[i].payload, events[i].metadata)])
+                await store.append(
+                    f"c-{i}", 0, [NewEvent(events[i].type, events[i].payload, events[i].metadata)]
+                )
 
         await asyncio.gather(*(writer(w) for w in range(8)))
 
@@ -101,7 +105,9 @@ async def appends(db: Database, n: int) -> dict[str, float]:
     rates["store_single"] = await _timed("EventStore.append, 1 event", n, store_single)
     rates["raw_batch"] = await _timed("raw psycopg INSERT, 10 rows per transaction", n, raw_batches)
     rates["store_batch"] = await _timed("EventStore.append, batches of 10", n, store_batches)
-    rates["store_concurrent"] = await _timed("EventStore.append, 1 event, 8 concurrent writers", n, store_concurrent)
+    rates["store_concurrent"] = await _timed(
+        "EventStore.append, 1 event, 8 concurrent writers", n, store_concurrent
+    )
     print(
         f"  ratio single  append/raw = {rates['store_single'] / rates['raw_single']:.2f}   "
         f"(target ≥ 0.50)\n"
@@ -116,7 +122,7 @@ class _Count(Projection):
     def __init__(self) -> None:
         self.n = 0
 
-    async def apply(self, conn: psycopg.AsyncConnection, event: RecordedEvent, message: object) -> None:  # type: ignore[type-arg]
+    async def apply(self, conn: psycopg.AsyncConnection, event: RecordedEvent, message: object) -> None:
         self.n += 1
 
 

@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from google.protobuf.struct_pb2 import Struct
-
 from aigen import errors
 from aigen.config import Settings
 from aigen.grpcx.client import call
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, common_pb2
+from google.protobuf.struct_pb2 import Struct
+
 from services.catalog.service import CatalogStore
 from tests.support.stack import running_stack
 
@@ -47,12 +47,18 @@ def struct(**values) -> Struct:
 async def test_platforms_providers_and_models_from_the_definitions(catalog):
     stub, _ = catalog
     platforms = await call(stub.ListPlatforms, catalog_pb2.ListPlatformsRequest())
-    assert {"kie", "replicate", "openai", "elevenlabs", "pollo", "tuzi", "local"} <= {p.slug for p in platforms.platforms}
+    assert {"kie", "replicate", "openai", "elevenlabs", "pollo", "tuzi", "local"} <= {
+        p.slug for p in platforms.platforms
+    }
     kie = await call(stub.GetProviderBySlug, catalog_pb2.GetProviderBySlugRequest(slug="kie"))
     assert kie.api_endpoint == "https://api.kie.ai" and kie.credit_usd == "0.005" and kie.model_count == 32
     assert (await call(stub.GetProvider, catalog_pb2.GetProviderRequest(id=kie.id))).slug == "kie"
-    models = await call(stub.ListModels, catalog_pb2.ListModelsRequest(provider="kie", output_type=common_pb2.VIDEO))
-    assert models.models and all(m.output_type == common_pb2.VIDEO and m.provider_slug == "kie" for m in models.models)
+    models = await call(
+        stub.ListModels, catalog_pb2.ListModelsRequest(provider="kie", output_type=common_pb2.VIDEO)
+    )
+    assert models.models and all(
+        m.output_type == common_pb2.VIDEO and m.provider_slug == "kie" for m in models.models
+    )
     orders = [m.sort_order for m in models.models]
     assert orders == sorted(orders)
     edits = await call(stub.ListModels, catalog_pb2.ListModelsRequest(function_tag="image-editing"))
@@ -74,19 +80,30 @@ async def test_validation_and_quotes(catalog):
     )
     assert ok.valid and ok.quote.amount == "8" and Decimal(ok.quote.usd) == Decimal("0.040")
     assert ok.parameters["size"] == "1:1"
-    quote = await call(stub.QuotePrice, catalog_pb2.QuotePriceRequest(model="kie-4o-image", number_of_outputs=2))
+    quote = await call(
+        stub.QuotePrice, catalog_pb2.QuotePriceRequest(model="kie-4o-image", number_of_outputs=2)
+    )
     assert (quote.amount, quote.currency, Decimal(quote.usd)) == ("7", "credits", Decimal("0.035"))
     # A model that needs an input image still quotes before the image is chosen.
-    needs_image = await call(stub.QuotePrice, catalog_pb2.QuotePriceRequest(model="kie-sora-2-image-to-video"))
+    needs_image = await call(
+        stub.QuotePrice, catalog_pb2.QuotePriceRequest(model="kie-sora-2-image-to-video")
+    )
     assert needs_image.currency == "credits" and Decimal(needs_image.amount) > 0
     with pytest.raises(errors.InvalidArgument) as bad:
         await call(
             stub.ValidateParameters,
             catalog_pb2.ValidateParametersRequest(
-                model="kie-4o-image", prompt="a fox", number_of_outputs=3, parameters=struct(size="9:9", nope=1)
+                model="kie-4o-image",
+                prompt="a fox",
+                number_of_outputs=3,
+                parameters=struct(size="9:9", nope=1),
             ),
         )
-    assert {v.field for v in bad.value.violations} == {"number_of_outputs", "parameters.size", "parameters.nope"}
+    assert {v.field for v in bad.value.violations} == {
+        "number_of_outputs",
+        "parameters.size",
+        "parameters.nope",
+    }
 
 
 async def test_bad_input_names_what_is_wrong(catalog):
@@ -105,7 +122,9 @@ async def test_bad_input_names_what_is_wrong(catalog):
     with pytest.raises(errors.InvalidArgument) as settings:
         await call(
             stub.UpdateProviderSettings,
-            catalog_pb2.UpdateProviderSettingsRequest(provider="kie", api_endpoint="ftp://x", s3_path_prefix="/abs"),
+            catalog_pb2.UpdateProviderSettingsRequest(
+                provider="kie", api_endpoint="ftp://x", s3_path_prefix="/abs"
+            ),
         )
     assert {v.field for v in settings.value.violations} == {"api_endpoint", "s3_path_prefix"}
 
@@ -114,7 +133,9 @@ async def test_a_provider_key_is_never_shown_stored_in_clear_or_logged(catalog, 
     stub, stack = catalog
     key = "kie-live-key-7f3a9c2e81d04b6a"
     caplog.set_level(logging.DEBUG)
-    reply = await call(stub.UpdateProviderApiKey, catalog_pb2.UpdateProviderApiKeyRequest(provider="kie", api_key=key))
+    reply = await call(
+        stub.UpdateProviderApiKey, catalog_pb2.UpdateProviderApiKeyRequest(provider="kie", api_key=key)
+    )
     assert reply.api_key_masked == "••••" + key[-4:] and reply.api_key_source == "stored"
     responses = [
         reply,
@@ -135,7 +156,9 @@ async def test_a_provider_key_is_never_shown_stored_in_clear_or_logged(catalog, 
             dump = await (await conn.execute(f'SELECT t::text FROM "{schema}".{table} t')).fetchall()
             assert not any(key in row[0] for row in dump), table
     assert key not in caplog.text
-    cleared = await call(stub.UpdateProviderApiKey, catalog_pb2.UpdateProviderApiKeyRequest(provider="kie", api_key=""))
+    cleared = await call(
+        stub.UpdateProviderApiKey, catalog_pb2.UpdateProviderApiKeyRequest(provider="kie", api_key="")
+    )
     assert cleared.api_key_source in ("none", "environment") and not cleared.api_key_masked.endswith(key[-4:])
 
 
@@ -144,11 +167,20 @@ async def test_admin_changes_survive_a_reseed(catalog):
     await call(
         stub.UpdateProviderSettings,
         catalog_pb2.UpdateProviderSettingsRequest(
-            provider="replicate", api_endpoint="https://replicate.internal", upload_to_s3=False, s3_path_prefix="media/"
+            provider="replicate",
+            api_endpoint="https://replicate.internal",
+            upload_to_s3=False,
+            s3_path_prefix="media/",
         ),
     )
-    await call(stub.UpdateModelStatus, catalog_pb2.UpdateModelStatusRequest(model="kie-nano-banana", active=False, sort_order=99))
-    await call(stub.UpdateProviderApiKey, catalog_pb2.UpdateProviderApiKeyRequest(provider="pollo", api_key="pollo_abcdef123456"))
+    await call(
+        stub.UpdateModelStatus,
+        catalog_pb2.UpdateModelStatusRequest(model="kie-nano-banana", active=False, sort_order=99),
+    )
+    await call(
+        stub.UpdateProviderApiKey,
+        catalog_pb2.UpdateProviderApiKeyRequest(provider="pollo", api_key="pollo_abcdef123456"),
+    )
     store: CatalogStore = stack.extra("catalog", "store")
     await store.seed()  # what every start does
     await store.seed()
