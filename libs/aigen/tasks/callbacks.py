@@ -28,7 +28,9 @@ def task_of(secret: str, token: str) -> str | None:
     if not task_id or not sig:
         return None
     expected = token_for(secret, task_id).rpartition(".")[2]
-    return task_id if hmac.compare_digest(expected, sig) else None
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and a token is whatever a caller
+    # put in the URL.
+    return task_id if hmac.compare_digest(expected.encode(), sig.encode()) else None
 
 
 def callback_url(base_url: str, provider_slug: str, secret: str, task_id: str) -> str:
