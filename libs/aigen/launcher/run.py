@@ -116,6 +116,11 @@ def plan(options: RunOptions, env: dict[str, str]) -> list[ChildSpec]:
                 "gateway", [python, "-m", "services.gateway"], health=env["AIGEN_GATEWAY_URL"] + "/healthz"
             )
         )
+        if options.simulate:
+            # The fakes run on this machine and reach the gateway, so simulated tasks also finish
+            # by callback, as they do in production. Real providers cannot reach a loopback URL:
+            # a plain run asks for no callbacks unless AIGEN_CALLBACK_BASE_URL names a public one.
+            env.setdefault("AIGEN_CALLBACK_BASE_URL", env["AIGEN_GATEWAY_URL"])
     return children
 
 
