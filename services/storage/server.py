@@ -17,6 +17,7 @@ from aigen.v1 import storage_pb2_grpc
 from services.storage.handlers import TaskCompletedHandler
 from services.storage.service import StorageService
 from services.storage.settings import StorageSettings
+from services.storage.sweeper import AbandonedUploadSweeper
 from services.storage.transfer import ResultCopier
 
 CONSUMER = "storage-completed"
@@ -63,6 +64,10 @@ async def build(runtime: Runtime) -> list[Registration]:
     handler = TaskCompletedHandler(events=EventStore(runtime.db), copier=copier, max_deliver=spec.max_deliver)
     consumer = Consumer(runtime.db, runtime.nc, spec, handler, concurrency=settings.concurrency)
     runtime.add_worker(CONSUMER, consumer.run)
+    sweeper = AbandonedUploadSweeper(
+        store, older_than_s=settings.abandoned_after_s, every_s=settings.sweep_every_s
+    )
+    runtime.add_worker("sweep-abandoned-uploads", sweeper.run)
     runtime.extra["store"] = store
     runtime.extra["consumer"] = consumer
     return [

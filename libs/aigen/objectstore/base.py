@@ -104,5 +104,10 @@ class ObjectStore(abc.ABC):
 
         return await self.put(key, one(), content_type=content_type)
 
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        """Remove uploads left unfinished by a crash, begun more than `older_than_s` ago; returns
+        how many. Objects themselves are never touched, and an upload in progress is younger."""
+        return 0
+
     async def close(self) -> None:  # noqa: B027 - backends without resources need nothing here
         """Release clients and connections."""

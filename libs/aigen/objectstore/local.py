@@ -102,6 +102,9 @@ class LocalDirStore(ObjectStore):
                 tmp.unlink()
             raise
 
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        return await asyncio.to_thread(_remove_stale, self.root / ".tmp", time.time() - older_than_s)
+
     @contextlib.asynccontextmanager
     async def open(self, key: str) -> AsyncIterator[ObjectReader]:
         path = self.path_of(key)
@@ -160,6 +163,17 @@ async def _io(key: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
         return await asyncio.to_thread(fn, *args, **kwargs)
     except OSError as exc:
         raise ObjectStoreError(f"cannot store object {key!r}: {exc.strerror or exc}") from exc
+
+
+def _remove_stale(folder: Path, before: float) -> int:
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            with contextlib.suppress(FileNotFoundError):  # a put that just finished renamed it
+                if entry.name.endswith(".part") and entry.stat().st_mtime < before:
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 def _open_for_write(path: Path) -> BinaryIO:

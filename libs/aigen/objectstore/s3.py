@@ -288,6 +288,30 @@ class S3Store(ObjectStore):
             raise self._failure("presign", key, exc) from exc
         return ObjectUrl(url, datetime.now(UTC) + timedelta(seconds=seconds))
 
+    async def sweep_abandoned(self, older_than_s: float) -> int:
+        # Parts of an upload nobody completes are billed until aborted; a bucket lifecycle rule
+        # (AbortIncompleteMultipartUpload) does the same where the operator can set one.
+        client = await self._ready()
+        before = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        aborted = 0
+        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket)
+        try:
+            uploads = await asyncio.to_thread(
+                lambda: [u for page in pages for u in page.get("Uploads", []) if u["Initiated"] < before]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._failure("ListMultipartUploads", "", exc) from exc
+        for upload in uploads:
+            await self._call(
+                "AbortMultipartUpload",
+                upload["Key"],
+                client.abort_multipart_upload,
+                Key=upload["Key"],
+                UploadId=upload["UploadId"],
+            )
+            aborted += 1
+        return aborted
+
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
