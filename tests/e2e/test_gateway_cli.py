@@ -162,6 +162,7 @@ def test_generate_with_download_and_ledger_on_the_running_system(tmp_path, pg_ur
         assert settled[task["taskId"]]["chargedUsd"] == "0.03"
     finally:
         leftover = stop_everything(process, started)
+        print("\n".join(output.lines[-200:]))  # the system's own log, shown when the test fails
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         asyncio.run(_drop_streams(nats_url, namespace))

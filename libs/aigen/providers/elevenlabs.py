@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from aigen.providers.base import AuthStyle, BaseAdapter, HttpReply
+from aigen.providers.health import probe
 from aigen.providers.inputs import ImageLimits, checked_images
 from aigen.providers.mapping import map_parameters
 from aigen.providers.types import (
@@ -142,29 +143,19 @@ class ElevenLabsTTSAdapter(BaseAdapter):
 
     async def health(self) -> HealthResult:
         """The subscription read is free and tells how many characters are left."""
-        if err := self.missing_key_error():
-            return HealthResult(ok=False, message=err.message, latency_ms=0.0)
-        started = time.monotonic()
-        reply = await self.request("GET", "/v1/user/subscription")
-        latency = (time.monotonic() - started) * 1000
-        if isinstance(reply, AdapterError):
-            return HealthResult(ok=False, message=reply.message, latency_ms=latency)
-        if reply.status != 200:
-            return HealthResult(ok=False, message=self.error_of(reply).message, latency_ms=latency)
-        body = self.json_of(reply)
+        checked = await probe(
+            self, "/v1/user/subscription", refusal=lambda reply: self.error_of(reply).message
+        )
+        if isinstance(checked, HealthResult):
+            return checked
+        body = self.json_of(checked.reply)
         if not isinstance(body, dict):
-            return HealthResult(ok=False, message="subscription answer is not an object", latency_ms=latency)
+            return checked.unhealthy("subscription answer is not an object")
         try:
             left = float(body["character_limit"]) - float(body["character_count"])
         except (KeyError, TypeError, ValueError):
-            return HealthResult(ok=True, message="reachable (no character counts)", latency_ms=latency)
-        return HealthResult(
-            ok=True,
-            message=f"tier {body.get('tier', '?')}",
-            latency_ms=latency,
-            balance=left,
-            balance_unit="characters",
-        )
+            return checked.healthy("reachable (no character counts)")
+        return checked.healthy(f"tier {body.get('tier', '?')}", balance=left, balance_unit="characters")
 
 
 ADAPTERS: dict[str, type[BaseAdapter]] = {"ElevenLabsTTSAdapter": ElevenLabsTTSAdapter}

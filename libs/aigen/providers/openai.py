@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import time
 from typing import Any
 
 import httpx
 
 from aigen.providers.base import BaseAdapter, HttpReply
+from aigen.providers.health import probe
 from aigen.providers.images import InputImageError, fetch_image_bytes, sniff_image_type
 from aigen.providers.inputs import ImageLimits, checked_images
 from aigen.providers.mapping import map_parameters
@@ -172,18 +172,12 @@ class OpenAIImagesAdapter(BaseAdapter):
         return err
 
     async def health(self) -> HealthResult:
-        if err := self.missing_key_error():
-            return HealthResult(ok=False, message=err.message, latency_ms=0.0)
-        started = time.monotonic()
-        reply = await self.request("GET", "/v1/models")
-        latency = (time.monotonic() - started) * 1000
-        if isinstance(reply, AdapterError):
-            return HealthResult(ok=False, message=reply.message, latency_ms=latency)
-        if reply.status != 200:
-            return HealthResult(ok=False, message=self.error_of(reply).message, latency_ms=latency)
-        body = self.json_of(reply)
+        checked = await probe(self, "/v1/models", refusal=lambda reply: self.error_of(reply).message)
+        if isinstance(checked, HealthResult):
+            return checked
+        body = self.json_of(checked.reply)
         count = len(body["data"]) if isinstance(body, dict) and isinstance(body.get("data"), list) else 0
-        return HealthResult(ok=True, message=f"{count} models visible", latency_ms=latency)
+        return checked.healthy(f"{count} models visible")
 
 
 def _mime_of_format(output_format: Any) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 
 from aigen.providers.base import AuthStyle, BaseAdapter, HttpReply, snippet
+from aigen.providers.health import probe
 from aigen.providers.images import InputImage
 from aigen.providers.inputs import ImageLimits, checked_images
 from aigen.providers.mapping import map_parameters
@@ -301,26 +301,16 @@ class PolloGenerationAdapter(BaseAdapter):
         return err
 
     async def health(self) -> HealthResult:
-        if err := self.missing_key_error():
-            return HealthResult(ok=False, message=err.message, latency_ms=0.0)
-        started = time.monotonic()
-        reply = await self.request("GET", "/credit/balance")
-        latency = (time.monotonic() - started) * 1000
-        if isinstance(reply, AdapterError):
-            return HealthResult(ok=False, message=reply.message, latency_ms=latency)
-        body = self._envelope(reply)
+        checked = await probe(self, "/credit/balance")
+        if isinstance(checked, HealthResult):
+            return checked
+        body = self._envelope(checked.reply)
         if isinstance(body, AdapterError):
-            return HealthResult(ok=False, message=body.message, latency_ms=latency)
+            return checked.unhealthy(body.message)
         credits = body.get("availableCredits") if isinstance(body, dict) else None
         if not isinstance(credits, int | float):
-            return HealthResult(ok=True, message="reachable (no balance in answer)", latency_ms=latency)
-        return HealthResult(
-            ok=True,
-            message="balance read",
-            latency_ms=latency,
-            balance=float(credits),
-            balance_unit="credits",
-        )
+            return checked.healthy("reachable (no balance in answer)")
+        return checked.healthy("balance read", balance=float(credits), balance_unit="credits")
 
 
 ADAPTERS: dict[str, type[BaseAdapter]] = {

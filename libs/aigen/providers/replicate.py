@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from aigen.providers.base import BaseAdapter, HttpReply
+from aigen.providers.health import probe
 from aigen.providers.inputs import ImageLimits, checked_images
 from aigen.providers.mapping import map_parameters
 from aigen.providers.types import (
@@ -134,18 +134,12 @@ class ReplicatePredictionAdapter(BaseAdapter):
         return self._prediction_reply(reply)
 
     async def health(self) -> HealthResult:
-        if err := self.missing_key_error():
-            return HealthResult(ok=False, message=err.message, latency_ms=0.0)
-        started = time.monotonic()
-        reply = await self.request("GET", "/v1/account")
-        latency = (time.monotonic() - started) * 1000
-        if isinstance(reply, AdapterError):
-            return HealthResult(ok=False, message=reply.message, latency_ms=latency)
-        if reply.status != 200:
-            return HealthResult(ok=False, message=self.error_of(reply).message, latency_ms=latency)
-        account = self.json_of(reply)
+        checked = await probe(self, "/v1/account", refusal=lambda reply: self.error_of(reply).message)
+        if isinstance(checked, HealthResult):
+            return checked
+        account = self.json_of(checked.reply)
         name = account.get("username") if isinstance(account, dict) else None
-        return HealthResult(ok=True, message=f"account {name or '?'} reachable", latency_ms=latency)
+        return checked.healthy(f"account {name or '?'} reachable")
 
     # --- replies -------------------------------------------------------------------------------
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from aigen.providers.base import BaseAdapter, HttpReply, parse_retry_after, snippet
+from aigen.providers.health import probe
 from aigen.providers.images import InputImage, InputImageError
 from aigen.providers.kie.envelope import OK, classify, code_of, message_of
 from aigen.providers.kie.outcome import TaskView, to_result
@@ -154,27 +154,24 @@ class KieAdapter(BaseAdapter):
         return to_result(view, task_id, self.model.output_type)
 
     async def health(self) -> HealthResult:
-        missing = self.missing_key_error()
-        if missing is not None:
-            return HealthResult(ok=False, message=missing.message, latency_ms=0.0)
-        started = time.monotonic()
-        reply = await self.request("GET", CREDIT_PATH)
-        latency_ms = (time.monotonic() - started) * 1000.0
-        body = self.envelope(reply)
+        checked = await probe(self, CREDIT_PATH)
+        if isinstance(checked, HealthResult):
+            return checked
+        body = self.envelope(checked.reply)
         if isinstance(body, AdapterError):
-            return HealthResult(ok=False, message=body.message, latency_ms=latency_ms)
+            return checked.unhealthy(body.message)
         balance = as_float(body.get("data"))
         if balance is None:
+            return checked.unhealthy("Kie.ai credit answer holds no balance")
+        if balance <= 0:
             return HealthResult(
-                ok=False, message="Kie.ai credit answer holds no balance", latency_ms=latency_ms
+                ok=False,
+                message="no credits left",
+                latency_ms=checked.latency_ms,
+                balance=balance,
+                balance_unit="credits",
             )
-        return HealthResult(
-            ok=balance > 0,
-            message=f"{balance:g} credits left" if balance > 0 else "no credits left",
-            latency_ms=latency_ms,
-            balance=balance,
-            balance_unit="credits",
-        )
+        return checked.healthy(f"{balance:g} credits left", balance=balance, balance_unit="credits")
 
     # --- for families --------------------------------------------------------------------------
 

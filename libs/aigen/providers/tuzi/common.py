@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 from aigen.providers.base import BaseAdapter, HttpReply
+from aigen.providers.health import probe
 from aigen.providers.types import AdapterError, ErrorCode, HealthResult
 
 QUOTA_WORDS = ("quota", "insufficient", "余额")
@@ -30,23 +30,14 @@ class TuziAdapter(BaseAdapter):
 
     async def health(self) -> HealthResult:
         """`GET /v1/models` on the OpenAI-compatible side: authenticated, free, no task created."""
-        if err := self.missing_key_error():
-            return HealthResult(ok=False, message=err.message, latency_ms=0.0)
-        started = time.monotonic()
-        reply = await self.request("GET", "/v1/models")
-        latency = (time.monotonic() - started) * 1000
-        if isinstance(reply, AdapterError):
-            return HealthResult(ok=False, message=reply.message, latency_ms=latency)
-        if reply.status != 200:
-            body = None
-            try:
-                body = reply.json()
-            except (ValueError, UnicodeDecodeError):
-                body = None
-            return HealthResult(ok=False, message=self.gateway_error(reply, body).message, latency_ms=latency)
-        body = self.json_of(reply)
+        checked = await probe(
+            self, "/v1/models", refusal=lambda reply: self.gateway_error(reply, json_or_none(reply)).message
+        )
+        if isinstance(checked, HealthResult):
+            return checked
+        body = self.json_of(checked.reply)
         count = len(body["data"]) if isinstance(body, dict) and isinstance(body.get("data"), list) else 0
-        return HealthResult(ok=True, message=f"{count} models visible", latency_ms=latency)
+        return checked.healthy(f"{count} models visible")
 
 
 def json_or_none(reply: HttpReply) -> Any:
