@@ -128,3 +128,33 @@ async def test_any_version_appends_without_check(db):
     await store.append("s", ANY_VERSION, events("a"))
     await store.append("s", ANY_VERSION, events("b"))
     assert [e.version for e in await store.read_stream("s")] == [1, 2]
+
+
+async def test_any_version_appends_to_one_stream_queue_up_instead_of_colliding(db):
+    """Appends without an expected version, racing on one stream, all land, gap-free: each takes
+    the stream's version once it holds the position counter, not from a snapshot taken before it
+    waited (that collided on (stream, version) and failed with a ConcurrencyError)."""
+    store = EventStore(db)
+    await store.append("hot", ANY_VERSION, events("first"))
+    async with db.connection() as slow, slow.transaction():
+        await store.append("hot", ANY_VERSION, events("slow"), conn=slow)
+        racers = [
+            asyncio.create_task(store.append("hot", ANY_VERSION, events(f"r{i}")))
+            if i % 2
+            else asyncio.create_task(store.append("hot", ANY_VERSION, events(f"r{i}a", f"r{i}b")))
+            for i in range(4)
+        ]
+        # Every racer's statement has started (and taken its snapshot) and waits for the counter.
+        async with db.connection() as probe:
+            while True:
+                row = await (
+                    await probe.execute(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+                    )
+                ).fetchone()
+                if row and row[0] >= len(racers):
+                    break
+                await asyncio.sleep(0.01)
+    await asyncio.gather(*racers)
+    versions = [e.version for e in await store.read_stream("hot")]
+    assert versions == list(range(1, 9))

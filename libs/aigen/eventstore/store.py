@@ -89,6 +89,9 @@ DUPLICATE = "AG208"  # SQLSTATE raised when the request id was appended before
 # the request id is checked, the stream's version compared, the counter row locked and advanced,
 # the events inserted at the positions taken, the request recorded, listeners notified with
 # "<last position> <stream id>". A refusal raises (events_refuse), aborting the transaction.
+# The statement reads the stream's version from its own snapshot, taken before it waited for the
+# counter row; an ANY_VERSION append asks again once it holds the row (events_version_now), so
+# appends to one busy stream queue up behind each other instead of colliding on a version.
 _APPEND_SQL = """
 WITH prior AS (
     SELECT stream_id, first_version, last_version, first_position, last_position
@@ -106,7 +109,8 @@ WITH prior AS (
 ), head AS (
     UPDATE event_head SET position = position + %(count)s
     FROM checked WHERE checked.refused = 0
-    RETURNING position - %(count)s AS base, checked.v AS v
+    RETURNING position - %(count)s AS base,
+              CASE WHEN %(expected)s = %(any)s THEN events_version_now(%(stream)s) ELSE checked.v END AS v
 ), ins AS (
     INSERT INTO events (global_position, event_id, stream_id, version, type, payload, metadata)
     SELECT head.base + e.ord, e.event_id, %(stream)s, head.v + e.ord, e.type, e.payload, e.metadata
@@ -148,7 +152,8 @@ WITH cur AS (
 ), head AS (
     UPDATE event_head SET position = position + 1
     FROM checked WHERE checked.refused = 0
-    RETURNING position AS p, checked.v + 1 AS v
+    RETURNING position AS p,
+              CASE WHEN %(expected)s = %(any)s THEN events_version_now(%(stream)s) ELSE checked.v END + 1 AS v
 ), ins AS (
     INSERT INTO events (global_position, event_id, stream_id, version, type, payload, metadata)
     SELECT head.p, %(id)s, %(stream)s, head.v, %(type)s, %(payload)s, %(meta)s FROM head
