@@ -2,9 +2,14 @@
 
 A task counts once, for the model that served it (after a failover, the alternative), when the
 provider delivered its results (`TaskCompleted`, late completions included).
+
+A batch is worked out in memory and written in three statements at its end (which model serves
+which task, tasks no longer waiting, counts added), instead of a statement per event.
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 from aigen.eventstore.store import Conn, RecordedEvent
 from aigen.projections.runner import Projection
@@ -25,30 +30,55 @@ class ModelUsageProjection(Projection):
         )
     )
 
+    def __init__(self) -> None:
+        # This batch's changes to `catalog_usage_tasks`: the model now serving a task, or None
+        # for a task whose completion was counted (its row goes). Tasks not in here are as the
+        # table says.
+        self._serving: dict[str, str | None] = {}
+        self._counts: Counter[str] = Counter()
+
+    def begin_batch(self) -> None:
+        self._serving, self._counts = {}, Counter()
+
     async def apply(self, conn: Conn, event: RecordedEvent, message: Message) -> None:
         if isinstance(message, (events_pb2.TaskCreated, events_pb2.TaskDispatched)):
-            await self._serving(conn, message.task_id, message.model.model_slug)
+            self._serving[message.task_id] = message.model.model_slug
         elif isinstance(message, events_pb2.TaskFailedOver):
-            await self._serving(conn, message.task_id, message.to_model_slug)
+            self._serving[message.task_id] = message.to_model_slug
         elif isinstance(message, events_pb2.TaskCompleted):
-            row = await (
-                await conn.execute(
-                    "DELETE FROM catalog_usage_tasks WHERE task_id = %s RETURNING model_slug",
-                    (message.task_id,),
-                )
-            ).fetchone()
-            if row is not None:
-                await conn.execute(
-                    "INSERT INTO catalog_model_usage (model_slug, usage_count) VALUES (%s, 1) "
-                    "ON CONFLICT (model_slug) DO UPDATE "
-                    "SET usage_count = catalog_model_usage.usage_count + 1",
-                    (row[0],),
-                )
+            task_id = message.task_id
+            if task_id in self._serving:
+                model_slug = self._serving[task_id]
+            else:
+                row = await (
+                    await conn.execute(
+                        "SELECT model_slug FROM catalog_usage_tasks WHERE task_id = %s", (task_id,)
+                    )
+                ).fetchone()
+                model_slug = row[0] if row is not None else None
+            if model_slug is not None:
+                self._counts[model_slug] += 1
+            self._serving[task_id] = None  # counted once: a second completion finds nothing
 
-    @staticmethod
-    async def _serving(conn: Conn, task_id: str, model_slug: str) -> None:
-        await conn.execute(
-            "INSERT INTO catalog_usage_tasks (task_id, model_slug) VALUES (%s, %s) "
-            "ON CONFLICT (task_id) DO UPDATE SET model_slug = EXCLUDED.model_slug",
-            (task_id, model_slug),
-        )
+    async def end_batch(self, conn: Conn) -> None:
+        serving, self._serving = self._serving, {}
+        counts, self._counts = self._counts, Counter()
+        waiting = {task: model for task, model in serving.items() if model is not None}
+        done = [task for task, model in serving.items() if model is None]
+        if waiting:
+            await conn.execute(
+                "INSERT INTO catalog_usage_tasks (task_id, model_slug) "
+                "SELECT * FROM unnest(%s::text[], %s::text[]) "
+                "ON CONFLICT (task_id) DO UPDATE SET model_slug = EXCLUDED.model_slug",
+                (list(waiting), list(waiting.values())),
+            )
+        if done:
+            await conn.execute("DELETE FROM catalog_usage_tasks WHERE task_id = ANY(%s)", (done,))
+        if counts:
+            await conn.execute(
+                "INSERT INTO catalog_model_usage (model_slug, usage_count) "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+                "ON CONFLICT (model_slug) DO UPDATE "
+                "SET usage_count = catalog_model_usage.usage_count + EXCLUDED.usage_count",
+                (list(counts), list(counts.values())),
+            )

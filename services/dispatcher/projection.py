@@ -1,20 +1,27 @@
 """The task list/detail read model (`task_views`), a projection of task events.
 
 Each row is the view of its task's stream as of the newest event the projection has applied.
-Within a batch, a task that got several events is replayed once, up to its newest version — the
+Within a batch, a task that got several events is written once, at its newest version — the
 row depends only on the events up to that version, so a rebuild from zero yields the same rows.
+
+The state of recently seen tasks is kept in memory (a state at version v is a fact: events never
+change), so a batch usually evolves it with the batch's own events instead of reading the whole
+stream again; tasks not in memory are read in one query for the batch, and the rows are written
+in one pipelined round trip.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aigen.eventstore.mapper import decode
-from aigen.eventstore.store import Conn, RecordedEvent, read_stream
+from aigen.eventstore.store import COLUMNS as EVENT_COLUMNS
+from aigen.eventstore.store import Conn, RecordedEvent, recorded
 from aigen.projections.runner import Projection
 from aigen.tasks.domain import TaskState, evolve, task_id_of
 from aigen.tasks.views import PROTO_TO_STATUS, task_view, timestamp
@@ -48,34 +55,62 @@ def _usd(value: str) -> Decimal | None:
         return None
 
 
+# Read the streams of a batch's tasks up to the versions it needs, in one query.
+_READ_UPTO = f"""
+SELECT {", ".join("e." + c.strip() for c in EVENT_COLUMNS.split(","))}
+FROM events e JOIN unnest(%s::text[], %s::bigint[]) AS d(stream_id, upto)
+  ON e.stream_id = d.stream_id AND e.version <= d.upto
+ORDER BY e.stream_id, e.version
+"""
+
+
 class TaskProjection(Projection):
     name = "tasks"
     tables = ("task_views",)
     types = TASK_EVENT_TYPES
 
-    def __init__(self) -> None:
-        self._dirty: dict[str, int] = {}
+    def __init__(self, *, remember: int = 20_000) -> None:
+        self._batch: dict[str, list[tuple[RecordedEvent, Message]]] = {}
+        self._states: OrderedDict[str, TaskState] = OrderedDict()  # least recently used first
+        self._remember = remember
+
+    def begin_batch(self) -> None:
+        self._batch = {}
 
     async def apply(self, conn: Conn, event: RecordedEvent, message: Message) -> None:
-        self._dirty[event.stream_id] = max(event.version, self._dirty.get(event.stream_id, 0))
+        self._batch.setdefault(event.stream_id, []).append((event, message))
 
     async def end_batch(self, conn: Conn) -> None:
-        dirty, self._dirty = self._dirty, {}
-        for stream, version in dirty.items():
-            rows = await read_stream(conn, stream, 1, version)
-            state = TaskState(id=task_id_of(stream))
-            for recorded in rows:
-                state = evolve(state, decode(recorded), recorded.recorded_at)
-            if state.exists:
-                await upsert(conn, state)
+        batch, self._batch = self._batch, {}
+        states: dict[str, TaskState] = {}
+        unknown: dict[str, int] = {}
+        for stream, events in batch.items():
+            state = self._states.get(stream)
+            if state is None and events[0][0].version == 1:
+                state = TaskState(id=task_id_of(stream))
+            if state is None or state.version != events[0][0].version - 1:
+                unknown[stream] = events[-1][0].version  # not in memory (or not at that version)
+                continue
+            for event, message in events:
+                state = evolve(state, message, event.recorded_at)
+            states[stream] = state
+        if unknown:
+            rows = await (await conn.execute(_READ_UPTO, (list(unknown), list(unknown.values())))).fetchall()
+            for row in rows:
+                event = recorded(row)
+                state = states.get(event.stream_id) or TaskState(id=task_id_of(event.stream_id))
+                states[event.stream_id] = evolve(state, decode(event), event.recorded_at)
+        written = [state for state in states.values() if state.exists]
+        if written:
+            await conn.cursor().executemany(UPSERT, [_row(state) for state in written])
+        for stream, state in states.items():
+            self._states[stream] = state
+            self._states.move_to_end(stream)
+        while len(self._states) > self._remember:
+            self._states.popitem(last=False)
 
 
-async def upsert(conn: Conn, state: TaskState) -> None:
-    view = task_view(state)
-    quote_usd = _usd(view.quote.usd) or Decimal(0)
-    charge_usd = _usd(view.charge.usd) if view.HasField("charge") else None
-    await conn.execute(
-        """
+UPSERT = """
         INSERT INTO task_views (task_id, version, status, progress, model_id, model_slug, provider_slug,
             output_type, prompt, input_images, number_of_outputs, parameters, results, results_stored,
             provider_task_id, error_code, error_message, quote, quote_usd, charge, charge_usd, shot_id,
@@ -92,40 +127,45 @@ async def upsert(conn: Conn, state: TaskState) -> None:
             updated_at = EXCLUDED.updated_at, completed_at = EXCLUDED.completed_at,
             deleted_at = EXCLUDED.deleted_at
         WHERE task_views.version < EXCLUDED.version
-        """,
-        (
-            state.id,
-            state.version,
-            state.status.value,
-            view.progress,
-            view.model_id,
-            view.model_slug,
-            view.provider_slug,
-            common_pb2.OutputType.Name(view.output_type),
-            view.prompt,
-            Jsonb(list(view.input_images)),
-            view.number_of_outputs,
-            Jsonb(MessageToDict(view.parameters)),
-            Jsonb([MessageToDict(r, preserving_proto_field_name=True) for r in view.results]),
-            view.results_stored,
-            view.provider_task_id,
-            view.error.code or None,
-            view.error.message or None,
-            Jsonb(MessageToDict(view.quote, preserving_proto_field_name=True)),
-            quote_usd,
-            Jsonb(MessageToDict(view.charge, preserving_proto_field_name=True))
-            if view.HasField("charge")
-            else None,
-            charge_usd,
-            view.shot_id,
-            view.owner,
-            view.request_id,
-            view.webhook_url,
-            state.created_at,
-            state.updated_at,
-            state.completed_at if state.terminal else None,
-            state.deleted_at,
-        ),
+        """
+
+
+def _row(state: TaskState) -> tuple[Any, ...]:
+    view = task_view(state)
+    quote_usd = _usd(view.quote.usd) or Decimal(0)
+    charge_usd = _usd(view.charge.usd) if view.HasField("charge") else None
+    return (
+        state.id,
+        state.version,
+        state.status.value,
+        view.progress,
+        view.model_id,
+        view.model_slug,
+        view.provider_slug,
+        common_pb2.OutputType.Name(view.output_type),
+        view.prompt,
+        Jsonb(list(view.input_images)),
+        view.number_of_outputs,
+        Jsonb(state.parameters or {}),  # MessageToDict of the view's Struct gives back the same
+        Jsonb([MessageToDict(r, preserving_proto_field_name=True) for r in view.results]),
+        view.results_stored,
+        view.provider_task_id,
+        view.error.code or None,
+        view.error.message or None,
+        Jsonb(MessageToDict(view.quote, preserving_proto_field_name=True)),
+        quote_usd,
+        Jsonb(MessageToDict(view.charge, preserving_proto_field_name=True))
+        if view.HasField("charge")
+        else None,
+        charge_usd,
+        view.shot_id,
+        view.owner,
+        view.request_id,
+        view.webhook_url,
+        state.created_at,
+        state.updated_at,
+        state.completed_at if state.terminal else None,
+        state.deleted_at,
     )
 
 

@@ -79,6 +79,7 @@ class Relay:
         batch: int = 1000,
         idle_poll_s: float = 1.0,
         stream_check_s: float = 5.0,
+        coalesce_s: float = 0.02,
     ) -> None:
         self.db = db
         self.store = EventStore(db)
@@ -88,9 +89,13 @@ class Relay:
         self.batch = batch
         self.idle_poll_s = idle_poll_s
         self.stream_check_s = stream_check_s
+        self.coalesce_s = coalesce_s
         self.stats = RelayStats()
         self._checkpoint_name = ""
         self._stream_checked = 0.0
+        # The checkpoint as this leader last wrote it: only the leader writes it, so it is read
+        # from the table once per leadership (and per stream incarnation), not once per batch.
+        self._published: int | None = None
 
     async def _ensure_stream(self) -> str:
         """Create the stream if missing; the checkpoint name for its current incarnation."""
@@ -134,9 +139,11 @@ class Relay:
                 if self._checkpoint_name:
                     log.warning("events stream was recreated; re-publishing the log from the start")
                 self._checkpoint_name = name
+                self._published = None
             self._stream_checked = now
-        position = await self._position()
-        events = await self.store.read_all(position, self.batch)
+        if self._published is None:
+            self._published = await self._position()
+        events = await self.store.read_all(self._published, self.batch)
         if not events:
             return 0
         futures = []
@@ -160,6 +167,7 @@ class Relay:
         await asyncio.wait_for(asyncio.gather(*futures), timeout=30)
         last = events[-1].global_position
         await self._save(last)
+        self._published = last
         self.stats.published += len(events)
         metrics.RELAY_PUBLISHED.inc(len(events))
         self.stats.batches += 1
@@ -180,11 +188,13 @@ class Relay:
                         await _wait(stop, 2.0)
                         continue
                     self.stats.leader = True
+                    self._published = None  # another leader may have moved it meanwhile
                     log.info("relay leads: publishing the event log to %s", self.topology.events_stream)
                     try:
                         await self._lead(stop)
                     finally:
                         self.stats.leader = False
+                        self._published = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -198,6 +208,12 @@ class Relay:
             while not stop.is_set():
                 sent = await self.publish_once()
                 if sent < self.batch:
+                    if sent:
+                        # Let the appends that follow gather into one batch: under load one read,
+                        # one round of PubAcks and one checkpoint write for many events, for a few
+                        # milliseconds of delivery lag. After a quiet spell the first event goes out
+                        # as soon as it is announced.
+                        await _wait(stop, self.coalesce_s)
                     await waker.wait(self.idle_poll_s)
         finally:
             await waker.stop()

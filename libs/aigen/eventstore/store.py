@@ -80,7 +80,7 @@ class AppendResult:
     duplicate: bool = False  # the request id had been appended before; nothing was written now
 
 
-_COLUMNS = "global_position, event_id, stream_id, version, type, payload, metadata, recorded_at"
+COLUMNS = "global_position, event_id, stream_id, version, type, payload, metadata, recorded_at"
 
 CONFLICT = "AG409"  # SQLSTATE raised for a version mismatch
 DUPLICATE = "AG208"  # SQLSTATE raised when the request id was appended before
@@ -193,7 +193,8 @@ def _refusal(
     return None
 
 
-def _recorded(row: TupleRow) -> RecordedEvent:
+def recorded(row: TupleRow) -> RecordedEvent:
+    """A row of `COLUMNS` as a RecordedEvent."""
     return RecordedEvent(
         global_position=row[0],
         event_id=row[1],
@@ -331,13 +332,13 @@ class EventStore:
         """Events after `after_position`, in global order (see the module docstring)."""
         if types:
             query = (
-                f"SELECT {_COLUMNS} FROM events WHERE global_position > %s AND type = ANY(%s) "
+                f"SELECT {COLUMNS} FROM events WHERE global_position > %s AND type = ANY(%s) "
                 "ORDER BY global_position LIMIT %s"
             )
             params: tuple[Any, ...] = (after_position, list(types), limit)
         else:
             query = (
-                f"SELECT {_COLUMNS} FROM events WHERE global_position > %s ORDER BY global_position LIMIT %s"
+                f"SELECT {COLUMNS} FROM events WHERE global_position > %s ORDER BY global_position LIMIT %s"
             )
             params = (after_position, limit)
         if conn is not None:
@@ -345,7 +346,7 @@ class EventStore:
         else:
             async with self.db.connection() as own:
                 rows = await (await own.execute(query, params)).fetchall()
-        return [_recorded(r) for r in rows]
+        return [recorded(r) for r in rows]
 
     async def head_position(self) -> int:
         async with self.db.connection() as conn:
@@ -361,12 +362,12 @@ async def read_stream(
     """A stream's events from one version to another (inclusive), in order."""
     rows = await (
         await conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND version >= %s AND version <= %s "
+            f"SELECT {COLUMNS} FROM events WHERE stream_id = %s AND version >= %s AND version <= %s "
             "ORDER BY version",
             (stream_id, from_version, to_version if to_version is not None else 2**62),
         )
     ).fetchall()
-    return [_recorded(r) for r in rows]
+    return [recorded(r) for r in rows]
 
 
 class Waker:

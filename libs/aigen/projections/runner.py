@@ -30,8 +30,6 @@ from aigen.eventstore.store import Conn, EventStore, RecordedEvent, Waker
 
 log = logging.getLogger("aigen.projections")
 
-BUSY_BATCH = 20  # events in one catch-up that mean "busy": start coalescing
-
 
 class Projection(ABC):
     """A read model. `tables` are emptied on rebuild; `types` limits what is read (None: all)."""
@@ -43,6 +41,10 @@ class Projection(ABC):
     @abstractmethod
     async def apply(self, conn: Conn, event: RecordedEvent, message: Message) -> None:
         """Apply one event inside the batch transaction."""
+
+    def begin_batch(self) -> None:  # noqa: B027 - optional hook
+        """Called before each batch's first event: projections that gather work in memory for
+        `end_batch` start afresh here (a batch that failed midway left its gatherings behind)."""
 
     async def end_batch(self, conn: Conn) -> None:  # noqa: B027 - optional hook
         """Called once per batch, after its events and before the checkpoint moves (same
@@ -100,27 +102,25 @@ class ProjectionRunner:
         )
 
     async def step(self) -> tuple[int, bool]:
-        """Apply the next batch: (events applied, whether the checkpoint moved)."""
+        """Apply the next batch: (events applied, whether more was there than one batch took)."""
         types = sorted(self.projection.types) if self.projection.types is not None else None
         async with self.db.connection() as conn:
             if not self._checkpoint_known:
                 await self._ensure_checkpoint(conn)
                 self._checkpoint_known = True
             async with conn.transaction():
+                # The checkpoint (locked: replicas take turns) and the log's head, in one round trip.
                 row = await (
                     await conn.execute(
-                        "SELECT position, state FROM checkpoints WHERE name = %s FOR UPDATE",
+                        "SELECT position, state, (SELECT coalesce(max(global_position), 0) FROM events) "
+                        "FROM checkpoints WHERE name = %s FOR UPDATE",
                         (self.checkpoint,),
                     )
                 ).fetchone()
                 assert row is not None
-                position, state = int(row[0]), row[1]
+                position, state, head = int(row[0]), row[1], int(row[2])
                 if state == "stalled":
                     return 0, False
-                head_row = await (
-                    await conn.execute("SELECT coalesce(max(global_position), 0) FROM events")
-                ).fetchone()
-                head = int(head_row[0]) if head_row else 0
                 if head <= position:
                     metrics.PROJECTION_LAG.labels(self.projection.name).set(0)
                     return 0, False
@@ -129,6 +129,7 @@ class ProjectionRunner:
                     for e in await self.store.read_all(position, self.batch, types=types, conn=conn)
                     if e.global_position <= head
                 ]
+                self.projection.begin_batch()
                 for event in events:
                     await self._apply(conn, event)
                 await self.projection.end_batch(conn)
@@ -141,7 +142,7 @@ class ProjectionRunner:
                 )
         metrics.PROJECTION_LAG.labels(self.projection.name).set(max(0, head - new_position))
         self.applied += len(events)
-        return len(events), True
+        return len(events), new_position < head
 
     async def _apply(self, conn: Conn, event: RecordedEvent) -> None:
         if self.projection.types is None and event.type not in EVENT_TYPES:
@@ -167,16 +168,18 @@ class ProjectionRunner:
             )
 
     async def catch_up(self) -> int:
-        """Apply everything up to the current head; returns events applied. Raises when stalled."""
+        """Apply everything up to the head as of the last batch; returns events applied. Raises
+        when stalled. (A batch that reached the head it saw ends the catch-up: asking again at
+        once would mostly find the few events appended meanwhile — the next wake-up takes them.)"""
         total = 0
         while True:
             try:
-                applied, moved = await self.step()
+                applied, more = await self.step()
             except ProjectionStalled as exc:
                 await self._mark_stalled(exc)
                 raise
             total += applied
-            if not moved:
+            if not more:
                 return total
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -196,10 +199,10 @@ class ProjectionRunner:
                     )
                     await _wait(stop, 1.0)
                     continue
-                if applied >= BUSY_BATCH:
-                    # Under load, let appends gather into bigger batches: one transaction for many
-                    # events instead of one per event, for a few tens of milliseconds of lag.
-                    # When quiet, every event is applied as soon as it is announced.
+                if applied:
+                    # Let the appends that follow gather into one batch: under load one transaction
+                    # for many events instead of one per event, for a few tens of milliseconds of
+                    # lag. After a quiet spell the first event is applied as soon as it is announced.
                     await _wait(stop, self.coalesce_s)
                 await waker.wait(self.idle_poll_s)
         finally:
