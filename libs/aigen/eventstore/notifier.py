@@ -1,21 +1,20 @@
-"""Wakes whoever waits on one stream when it gets new events (one LISTEN connection per process).
+"""Wakes whoever waits on one stream when it gets new events.
 
-Appends NOTIFY "<position> <stream id>"; a waiter for `task-123` wakes only for that stream. A
-missed notification costs latency, not correctness: waiters re-read the stream on a timeout.
+Appends NOTIFY "<position> <stream id>"; a waiter for `task-123` wakes only for that stream. The
+notifications come through the process's shared listener on the log's channel (`listener.py`).
+A missed notification costs latency, not correctness: waiters re-read the stream on a timeout,
+and every waiter is woken when the listening connection is (re)established.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
-
-import psycopg
+from collections.abc import Awaitable, Callable, Sequence
 
 from aigen.db.pool import Database
-
-log = logging.getLogger("aigen.eventstore")
+from aigen.eventstore.listener import listener
 
 
 class StreamNotifier:
@@ -23,19 +22,19 @@ class StreamNotifier:
         self.db = db
         self.channel = db.channel("events")
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], Awaitable[None]] | None = None
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="stream-notifier")
+        if self._unsubscribe is None:
+            shared = listener(self.db, self.channel)
+            self.connected = shared.connected
+            self._unsubscribe = shared.subscribe(self._heard)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        if self._unsubscribe is not None:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            await unsubscribe()
 
     @contextlib.contextmanager
     def subscribe(self, stream_id: str):  # type: ignore[no-untyped-def]
@@ -50,30 +49,15 @@ class StreamNotifier:
                 if not waiters:
                     self._waiters.pop(stream_id, None)
 
-    def _wake(self, stream_id: str) -> None:
-        for event in self._waiters.get(stream_id, ()):
-            event.set()
-
-    def _wake_all(self) -> None:
-        for waiters in self._waiters.values():
-            for event in waiters:
+    def _heard(self, payloads: Sequence[str]) -> None:
+        if not payloads:  # (re)connected: anything may have changed
+            for waiters in self._waiters.values():
+                for event in waiters:
+                    event.set()
+            return
+        if not self._waiters:
+            return
+        for payload in payloads:
+            _, _, stream_id = payload.partition(" ")
+            for event in self._waiters.get(stream_id, ()):
                 event.set()
-
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
-                    await conn.execute(f'LISTEN "{self.channel}"')
-                    self.connected.set()
-                    self._wake_all()  # anything appended while we were not listening
-                    async for note in conn.notifies():
-                        _, _, stream_id = note.payload.partition(" ")
-                        if stream_id:
-                            self._wake(stream_id)
-            except asyncio.CancelledError:
-                raise
-            except (psycopg.Error, OSError) as exc:
-                self.connected.clear()
-                log.warning("stream notifier lost its connection (%s); retrying", type(exc).__name__)
-                self._wake_all()
-                await asyncio.sleep(1.0)

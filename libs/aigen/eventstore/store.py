@@ -23,7 +23,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from psycopg.types.json import Jsonb
 
 from aigen.db.pool import Database
 from aigen.errors import Conflict
+from aigen.eventstore.listener import listener
 
 log = logging.getLogger("aigen.eventstore")
 
@@ -374,46 +375,35 @@ class Waker:
     """Wakes log readers when something is appended (LISTEN/NOTIFY), with a polling fallback.
 
     A notification is a hint, not the data: readers always re-read from their checkpoint, so a
-    lost notification only delays them until the next poll.
+    lost notification only delays them until the next poll. The process's readers of one channel
+    share one listening connection (`listener.py`).
     """
 
     def __init__(self, db: Database, channel: str) -> None:
         self.db = db
         self.channel = channel
         self._event = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name=f"listen:{self.channel}")
+        self._unsubscribe = listener(self.db, self.channel).subscribe(self._heard)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._unsubscribe is not None:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            await unsubscribe()
 
     async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+        if not self._event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
         self._event.clear()
 
     def poke(self) -> None:
         self._event.set()
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as conn:
-                    await conn.execute(f'LISTEN "{self.channel}"')
-                    self._event.set()  # catch up on anything appended while we were not listening
-                    async for _ in conn.notifies():
-                        self._event.set()
-            except asyncio.CancelledError:
-                raise
-            except (psycopg.Error, OSError) as exc:
-                log.warning("event listener lost its connection (%s); retrying", type(exc).__name__)
-                self._event.set()
-                await asyncio.sleep(1.0)
+    def _heard(self, payloads: Sequence[str]) -> None:
+        self._event.set()
 
 
 async def iterate_all(

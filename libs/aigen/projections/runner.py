@@ -30,6 +30,11 @@ from aigen.eventstore.store import Conn, EventStore, RecordedEvent, Waker
 
 log = logging.getLogger("aigen.projections")
 
+# Events in one catch-up that mean "busy": appends arrive faster than batches are applied one by
+# one, so the next batch is left to gather. (A handful: a burst of a few events, as a single
+# action causes, is still applied at once.)
+BUSY_BATCH = 5
+
 
 class Projection(ABC):
     """A read model. `tables` are emptied on rebuild; `types` limits what is read (None: all)."""
@@ -199,10 +204,10 @@ class ProjectionRunner:
                     )
                     await _wait(stop, 1.0)
                     continue
-                if applied:
-                    # Let the appends that follow gather into one batch: under load one transaction
-                    # for many events instead of one per event, for a few tens of milliseconds of
-                    # lag. After a quiet spell the first event is applied as soon as it is announced.
+                if applied >= BUSY_BATCH:
+                    # Under load, let the appends that follow gather into one batch: one
+                    # transaction for many events instead of one per event, for a few tens of
+                    # milliseconds of lag. A trickle is applied as soon as it is announced.
                     await _wait(stop, self.coalesce_s)
                 await waker.wait(self.idle_poll_s)
         finally:
