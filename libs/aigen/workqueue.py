@@ -25,8 +25,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,19 @@ class Job:
     attempts: int
     state: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+    # This process's monotonic clock at the claim: with jobs claimed ahead of the workers (see
+    # `serve(prefetch=…)`), how long a job waited in hand is `time.monotonic() - fetched_at`.
+    fetched_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reschedule:
+    """One job's next due time, for `WorkQueue.reschedule_many`."""
+
+    key: str
+    delay_s: float
+    state: Mapping[str, Any] | None = None
+    count_attempt: bool = True
 
 
 class WorkQueue:
@@ -68,6 +82,13 @@ class WorkQueue:
         self.lease_s = lease_s
         self.max_claims = max_claims
         self.channel = db.channel(f"{table}_wake")
+        # Grouped reschedules (`reschedule_soon`): what waits for the next statement, and whether
+        # one is running.
+        self._pending: list[tuple[Reschedule, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        # Leases kept alive by `held` (key → how many blocks hold it), renewed together.
+        self._held: dict[str, int] = {}
+        self._keeper: asyncio.Task[None] | None = None
 
     async def enqueue(
         self,
@@ -94,8 +115,12 @@ class WorkQueue:
         await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, key))
 
     async def claim(self, limit: int) -> list[Job]:
-        """Lease up to `limit` due jobs; poison jobs are dead-lettered instead of returned."""
-        async with self.db.transaction() as conn:
+        """Lease up to `limit` due jobs; poison jobs are dead-lettered instead of returned.
+
+        The claim is one statement on its own (atomic without a transaction: one round trip).
+        Dead-lettering is a second step; if the process dies between the two, the job keeps its
+        claim count and the next claim dead-letters it."""
+        async with self.db.connection() as conn:
             rows = await (
                 await conn.execute(
                     sql.SQL(
@@ -116,15 +141,29 @@ class WorkQueue:
                     (self.owner, self.lease_s, limit),
                 )
             ).fetchall()
-            jobs: list[Job] = []
-            for key, due_at, now, claims, attempts, state, created_at in rows:
-                if claims > self.max_claims:
+        fetched_at = time.monotonic()
+        jobs: list[Job] = []
+        poison: list[tuple[str, int, Any]] = []
+        for key, due_at, now, claims, attempts, state, created_at in rows:
+            if claims > self.max_claims:
+                poison.append((key, claims, state))
+                continue
+            jobs.append(Job(key, due_at, now, claims, attempts, state or {}, created_at, fetched_at))
+        if poison:
+            async with self.db.transaction() as conn:
+                for key, claims, state in poison:
                     await self._dead_letter(conn, key, claims, state)
-                    continue
-                jobs.append(Job(key, due_at, now, claims, attempts, state or {}, created_at))
-            return jobs
+        # Oldest due first, as the statement chose them (RETURNING keeps no order).
+        jobs.sort(key=lambda job: job.due_at)
+        return jobs
 
     async def _dead_letter(self, conn: Conn, key: str, claims: int, state: Any) -> None:
+        deleted = await conn.execute(
+            sql.SQL("DELETE FROM {} WHERE key = %s AND lease_owner = %s").format(self.table),
+            (key, self.owner),
+        )
+        if deleted.rowcount != 1:
+            return  # no longer ours (removed meanwhile): nothing to dead-letter
         log.error("%s: job %s failed %d times in a row; moved to dead_letters", self.name, key, claims - 1)
         await conn.execute(
             "INSERT INTO dead_letters (source, subject, deliveries, reason, payload) "
@@ -137,7 +176,6 @@ class WorkQueue:
                 json.dumps(state or {}).encode(),
             ),
         )
-        await conn.execute(sql.SQL("DELETE FROM {} WHERE key = %s").format(self.table), (key,))
 
     async def reschedule(
         self,
@@ -165,6 +203,69 @@ class WorkQueue:
             ),
         )
         return cursor.rowcount == 1
+
+    async def reschedule_many(self, conn: Conn, items: Sequence[Reschedule]) -> set[str]:
+        """`reschedule` for many jobs in one statement; the keys whose lease was still ours."""
+        if not items:
+            return set()
+        rows = await (
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {t} SET due_at = now() + make_interval(secs => v.delay), "
+                    "lease_owner = NULL, lease_until = NULL, claims = 0, "
+                    "attempts = {t}.attempts + v.counted, state = coalesce(v.state::jsonb, {t}.state) "
+                    "FROM unnest(%s::text[], %s::float8[], %s::int[], %s::text[]) "
+                    "AS v(key, delay, counted, state) "
+                    "WHERE {t}.key = v.key AND {t}.lease_owner = %s RETURNING {t}.key"
+                ).format(t=self.table),
+                (
+                    [item.key for item in items],
+                    [item.delay_s for item in items],
+                    [1 if item.count_attempt else 0 for item in items],
+                    [None if item.state is None else json.dumps(dict(item.state)) for item in items],
+                    self.owner,
+                ),
+            )
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    async def reschedule_soon(
+        self,
+        key: str,
+        *,
+        delay_s: float,
+        state: Mapping[str, Any] | None = None,
+        count_attempt: bool = True,
+    ) -> bool:
+        """`reschedule` in a statement of its own, shared with the other reschedules waiting at the
+        same moment (group commit): while one statement runs, the next ones gather, so a busy
+        worker pays one round trip for many jobs and an idle one waits for nobody. Returns when
+        the new schedule is committed; False if the lease was lost to someone else."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((Reschedule(key, delay_s, state, count_attempt), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self.db.connection() as conn:
+                    ours = await self.reschedule_many(conn, [item for item, _ in batch])
+            except Exception as exc:
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+            else:
+                for item, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_result(item.key in ours)
+            finally:
+                # Cancelled mid-statement (shutdown): nobody may wait forever for an answer.
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(RuntimeError("reschedule interrupted"))
 
     async def complete(self, conn: Conn, key: str) -> bool:
         cursor = await conn.execute(
@@ -199,25 +300,72 @@ class WorkQueue:
             )
             return cursor.rowcount == 1
 
+    async def extend_many(self, keys: Sequence[str]) -> set[str]:
+        """Renew the leases on `keys`; the keys that were still ours."""
+        if not keys:
+            return set()
+        async with self.db.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    sql.SQL(
+                        "UPDATE {} SET lease_until = now() + make_interval(secs => %s) "
+                        "WHERE key = ANY(%s) AND lease_owner = %s RETURNING key"
+                    ).format(self.table),
+                    (self.lease_s, list(keys), self.owner),
+                )
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    async def release_unstarted(self, keys: Sequence[str]) -> None:
+        """Hand back jobs claimed but never started (a stopping worker's prefetched jobs): due
+        as they were, claimable at once by anyone, and their claim not counted as a failure."""
+        if not keys:
+            return
+        async with self.db.connection() as conn:
+            await conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET lease_owner = NULL, lease_until = NULL, claims = greatest(claims - 1, 0) "
+                    "WHERE key = ANY(%s) AND lease_owner = %s"
+                ).format(self.table),
+                (list(keys), self.owner),
+            )
+
     @contextlib.asynccontextmanager
     async def held(self, key: str) -> AsyncIterator[None]:
         """Keep the lease on `key` alive while the block runs (a provider call can outlast a
-        lease; a worker that dies stops renewing, and the job returns within one lease)."""
+        lease; a worker that dies stops renewing, and the job returns within one lease).
 
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self.lease_s / 3)
-                with contextlib.suppress(Exception):
-                    if not await self.extend(key):
-                        return
-
-        keeper = asyncio.create_task(renew())
+        One keeper per queue renews every held lease in one statement every third of a lease,
+        rather than a timer task per job: most blocks end long before the first renewal."""
+        self.hold(key)
         try:
             yield
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            self.unhold(key)
+
+    def hold(self, key: str) -> None:
+        """Start keeping the lease on `key` alive (until as many `unhold` calls)."""
+        self._held[key] = self._held.get(key, 0) + 1
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep())
+
+    def unhold(self, key: str) -> None:
+        left = self._held.get(key, 0) - 1
+        if left > 0:
+            self._held[key] = left
+        else:
+            self._held.pop(key, None)
+
+    async def _keep(self) -> None:
+        while self._held:
+            await asyncio.sleep(self.lease_s / 3)
+            keys = list(self._held)
+            if not keys:
+                return
+            # A lease lost to someone else is simply not renewed (the statement checks the
+            # owner); a failed renewal is tried again at the next round, within the lease.
+            with contextlib.suppress(Exception):
+                await self.extend_many(keys)
 
     async def seconds_until_next(self) -> float | None:
         """Time until the earliest job becomes claimable (None: the queue is empty)."""
@@ -251,10 +399,27 @@ async def serve(
     batch: int = 200,
     idle_s: float = 0.5,
     on_claim: Callable[[Job], None] | None = None,
+    prefetch: int = 0,
 ) -> None:
     """Claim due jobs and handle up to `concurrency` at once until `stop`; `wake` cuts idle waits
     short (set it when new work was enqueued in this process). Cancelling stops the jobs in hand;
-    their leases lapse and another worker takes them over."""
+    their leases lapse and another worker takes them over.
+
+    `prefetch` > 0 claims up to that many jobs ahead of the workers, in batches, so that a busy
+    worker pays one claim per batch instead of one per freed slot (see `_serve_ahead`)."""
+    if prefetch > 0:
+        await _serve_ahead(
+            queue,
+            handle,
+            stop,
+            concurrency=concurrency,
+            prefetch=prefetch,
+            wake=wake,
+            batch=batch,
+            idle_s=idle_s,
+            on_claim=on_claim,
+        )
+        return
     running: set[asyncio.Task[None]] = set()
     try:
         while not stop.is_set():
@@ -283,3 +448,97 @@ async def serve(
             task.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
+
+
+async def _serve_ahead(
+    queue: WorkQueue,
+    handle: Callable[[Job], Coroutine[Any, Any, None]],
+    stop: asyncio.Event,
+    *,
+    concurrency: int,
+    prefetch: int,
+    wake: asyncio.Event,
+    batch: int,
+    idle_s: float,
+    on_claim: Callable[[Job], None] | None,
+) -> None:
+    """`concurrency` long-lived workers take jobs from a local line that a claimer keeps between
+    `prefetch / 2` and `prefetch` jobs long. Jobs in the line are leased like jobs in hand (the
+    queue's keeper renews them), so a slow line cannot let a lease lapse and a job be checked twice;
+    a stopping worker hands the line back at once instead of letting those leases run out."""
+    line: asyncio.Queue[Job | None] = asyncio.Queue()
+    low_water = max(1, prefetch // 2)
+    refill = asyncio.Event()
+    busy = 0
+    unstarted: list[str] = []
+
+    async def worker() -> None:
+        nonlocal busy
+        while True:
+            job = await line.get()
+            if job is None:
+                return
+            if stop.is_set():
+                unstarted.append(job.key)  # stopping: no new work, hand it back
+                queue.unhold(job.key)
+                continue
+            if line.qsize() < low_water:
+                refill.set()
+            busy += 1
+            try:
+                if on_claim is not None:
+                    on_claim(job)
+                await handle(job)
+            except Exception:
+                log.exception("%s: handling job %s failed", queue.name, job.key)
+            finally:
+                busy -= 1
+                queue.unhold(job.key)
+
+    def stopping(_: object) -> None:
+        refill.set()
+        wake.set()
+
+    # The claimer's waits end as soon as `stop` is set.
+    watch = asyncio.create_task(stop.wait())
+    watch.add_done_callback(stopping)
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        while not stop.is_set():
+            room = concurrency + prefetch - busy - line.qsize()
+            if line.qsize() >= low_water or room <= 0:
+                refill.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(refill.wait(), idle_s)
+                continue
+            jobs = await queue.claim(min(batch, room))
+            for job in jobs:
+                queue.hold(job.key)
+                line.put_nowait(job)
+            if jobs:
+                continue
+            if line.qsize() or busy:
+                # Work in hand: look again soon (anything due meanwhile), but not in a spin; the
+                # earliest due time is a scan of the whole table, not worth it every time.
+                timeout = 0.02
+            else:
+                wait = await queue.seconds_until_next()
+                timeout = idle_s if wait is None else min(idle_s, wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), max(0.005, timeout))
+            wake.clear()
+        while not line.empty():
+            waiting = line.get_nowait()
+            if waiting is not None:
+                unstarted.append(waiting.key)
+                queue.unhold(waiting.key)
+        for _ in workers:
+            line.put_nowait(None)
+        await asyncio.gather(*workers, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await queue.release_unstarted(unstarted)
+    finally:
+        watch.cancel()
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(watch, *workers, return_exceptions=True)

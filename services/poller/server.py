@@ -18,6 +18,7 @@ from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
 
 from services.poller.service import PollerService, PollSettings, PollWorker, schedule
+from services.poller.transport import LeanTransport
 
 
 def _float(name: str) -> float | None:
@@ -48,7 +49,9 @@ async def build(runtime: Runtime) -> list[Registration]:
         Sealer(settings.secret_key) if settings.secret_key else None,
     )
     jobs = WorkQueue(runtime.db, "poll_jobs", lease_s=15.0, max_claims=10)
-    http = make_http_client()
+    # Status checks over a lean connection layer (see transport.py); "httpx" restores httpx's own.
+    lean = os.environ.get("AIGEN_POLLER_HTTP", "lean") != "httpx"
+    http = make_http_client(transport=LeanTransport() if lean else None)
     runtime.on_close(http.aclose)
     poll_settings = settings_from_env()
     store = EventStore(runtime.db)
@@ -59,6 +62,9 @@ async def build(runtime: Runtime) -> list[Registration]:
         http=http,
         settings=poll_settings,
         concurrency=int(os.environ.get("AIGEN_POLLER_CONCURRENCY", "32")),
+        prefetch=int(os.environ["AIGEN_POLLER_PREFETCH"])
+        if os.environ.get("AIGEN_POLLER_PREFETCH")
+        else None,
         on_outcome=ErrorRecorder(store).on_poll,
     )
 
@@ -67,7 +73,16 @@ async def build(runtime: Runtime) -> list[Registration]:
         worker.wake()
 
     spec = next(c for c in runtime.topology.consumers if c.durable.endswith("poller-dispatched"))
-    consumer = Consumer(runtime.db, runtime.nc, spec, on_event)
+    # Most task events are ignored here and a scheduled one is a small insert: wider than the
+    # default, so a burst of dispatched tasks is scheduled while the checks run.
+    consumer = Consumer(
+        runtime.db,
+        runtime.nc,
+        spec,
+        on_event,
+        batch=int(os.environ.get("AIGEN_POLLER_SCHEDULE_BATCH", "128")),
+        concurrency=int(os.environ.get("AIGEN_POLLER_SCHEDULE_CONCURRENCY", "32")),
+    )
     runtime.add_worker("schedule", consumer.run)
     runtime.add_worker("poll", worker.run)
     runtime.extra["worker"] = worker

@@ -44,6 +44,7 @@ log = logging.getLogger("aigen.poller")
 RECONCILE_SUFFIX = ":reconcile"
 SLOT_WAIT_S = 0.5  # longer waits for a rate-limit slot give the worker back
 STATE_CACHE_SIZE = 100_000
+ADAPTER_CACHE_SIZE = 1_000
 TERMINAL_EVENTS = (events_pb2.TaskCompleted, events_pb2.TaskCancelled, events_pb2.TaskDeleted)
 
 
@@ -104,6 +105,7 @@ class PollWorker:
         http: httpx.AsyncClient,
         settings: PollSettings | None = None,
         concurrency: int = 64,
+        prefetch: int | None = None,
         adapter_factory: Callable[..., BaseAdapter] = create_adapter,
         clock: Callable[[], float] = time.time,
         on_outcome: Callable[[str, str, AdapterResult], Awaitable[None]] | None = None,
@@ -115,13 +117,18 @@ class PollWorker:
         self.http = http
         self.settings = settings or PollSettings()
         self.concurrency = concurrency
+        # Jobs claimed ahead of the workers, in batches: one claim round trip per batch rather
+        # than one per finished check.
+        self.prefetch = concurrency if prefetch is None else prefetch
         self.adapter_factory = adapter_factory
         self.clock = clock
         self.on_outcome = on_outcome
         self.limiter = RateLimiter(self.settings.replicas, enabled=self.settings.respect_rate_limits)
         self.checks = 0
-        self.lags: list[float] = []  # seconds between due time and claim, for the benchmark
         self._states: OrderedDict[str, TaskState] = OrderedDict()
+        # Adapters are stateless: one per (catalog config, task contract) serves every check of
+        # the tasks that share them, instead of a config and an adapter built per check.
+        self._adapters: dict[tuple[str, str, int, bytes], tuple[object, BaseAdapter]] = {}
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -135,11 +142,13 @@ class PollWorker:
             concurrency=self.concurrency,
             wake=self._wake,
             on_claim=self._claimed,
+            prefetch=self.prefetch,
         )
 
     def _claimed(self, job: Job) -> None:
-        lag = max(0.0, (job.claimed_at - job.due_at).total_seconds())
-        self.lags.append(lag)
+        """Called when a worker starts the job: the lag counts the time it waited in hand."""
+        waited = time.monotonic() - job.fetched_at if job.fetched_at else 0.0
+        lag = max(0.0, (job.claimed_at - job.due_at).total_seconds() + waited)
         metrics.POLL_LAG.observe(lag)
 
     async def _guarded(self, job: Job) -> None:
@@ -160,9 +169,25 @@ class PollWorker:
                 await self.jobs.release(job.key, delay_s=min(60.0, 2.0**job.claims))
 
     async def _adapter(self, state: TaskState) -> BaseAdapter:
-        assert state.model is not None
-        config = await self.access.dispatch_config(state.model.model_slug)
-        return self.adapter_factory(self.access.model_config(config, state.model), self.http)
+        snapshot = state.model
+        assert snapshot is not None
+        config = await self.access.dispatch_config(snapshot.model_slug)
+        key = (
+            snapshot.model_slug,
+            snapshot.adapter_name,
+            snapshot.output_type,
+            snapshot.adapter_settings.SerializeToString(deterministic=True),
+        )
+        hit = self._adapters.get(key)
+        # The same config object: the catalog's answer has not been refreshed since (a key or an
+        # endpoint change arrives with a new one, within the access cache's few seconds).
+        if hit is not None and hit[0] is config:
+            return hit[1]
+        adapter = self.adapter_factory(self.access.model_config(config, snapshot), self.http)
+        if len(self._adapters) >= ADAPTER_CACHE_SIZE:
+            self._adapters.clear()
+        self._adapters[key] = (config, adapter)
+        return adapter
 
     async def check(self, job: Job, task_id: str) -> None:
         state = await self._state(task_id)
@@ -224,16 +249,12 @@ class PollWorker:
             wait = self.limiter.book(state.model.provider_slug, config.provider.status_per_second)
             if wait > SLOT_WAIT_S:
                 # The provider's rate is spoken for until then: come back at the booked slot.
-                async with self.db.transaction() as conn:
-                    await self.jobs.reschedule(
-                        conn,
-                        job.key,
-                        delay_s=wait,
-                        state={**job.state, "slot": now + wait},
-                        count_attempt=False,
-                    )
+                await self.jobs.reschedule_soon(
+                    job.key, delay_s=wait, state={**job.state, "slot": now + wait}, count_attempt=False
+                )
                 return
-            await asyncio.sleep(wait)
+            if wait > 0:
+                await asyncio.sleep(wait)
         result = await adapter.check_status(state.provider_task_id)
         self.checks += 1
         if self.on_outcome is not None:
@@ -269,8 +290,7 @@ class PollWorker:
                 return
             delay = result.error.retry_after or domain.next_delay(plan, self.clock())
             new_plan = domain.PollPlan(**{**plan.to_state(), "errors": errors_in_row})
-            async with self.db.transaction() as conn:
-                await self.jobs.reschedule(conn, job.key, delay_s=delay, state=new_plan.to_state())
+            await self.jobs.reschedule_soon(job.key, delay_s=delay, state=new_plan.to_state())
             log.warning("check failed (%d in a row): %s", errors_in_row, result.error.message)
             return
         if result.outcome is Outcome.ERROR:
@@ -297,10 +317,14 @@ class PollWorker:
             )
             new_plan = domain.PollPlan(**{**new_plan.to_state(), "progress": progress})
         delay = domain.next_delay(new_plan, self.clock())
+        if not messages:
+            # Most checks: no news, only the next due time. One statement, grouped with the
+            # other workers' (see WorkQueue.reschedule_soon); nothing else has to commit with it.
+            await self.jobs.reschedule_soon(job.key, delay_s=delay, state=new_plan.to_state())
+            return
         async with self.db.transaction() as conn:
             await self.jobs.reschedule(conn, job.key, delay_s=delay, state=new_plan.to_state())
-            if messages:
-                self._remember(await self.repo.append(state, messages, conn=conn))
+            self._remember(await self.repo.append(state, messages, conn=conn))
 
     async def _settle(
         self, job: Job, state: TaskState, messages: list[Message], *, reconcile: bool = False

@@ -6,7 +6,7 @@ import asyncio
 import collections
 
 import pytest
-from aigen.workqueue import WorkQueue
+from aigen.workqueue import WorkQueue, serve
 
 
 @pytest.fixture
@@ -111,3 +111,113 @@ async def test_g12_replicas_never_hold_one_job_at_the_same_time(queue_db):
     await asyncio.gather(*(replica(f"r{i}") for i in range(4)))
     assert worst == 1
     assert len(done) == 200 and set(done.values()) == {1}
+
+
+async def test_grouped_reschedules_commit_each_job_and_respect_leases(queue_db):
+    db = queue_db
+    mine = WorkQueue(db, "test_jobs", owner="mine", lease_s=5)
+    other = WorkQueue(db, "test_jobs", owner="other", lease_s=5)
+    await add(db, mine, *(f"job-{i}" for i in range(20)))
+    jobs = await mine.claim(20)
+    assert len(jobs) == 20
+    # Concurrent reschedules gather into shared statements; each caller learns its own outcome.
+    outcomes = await asyncio.gather(
+        *(
+            mine.reschedule_soon(job.key, delay_s=30, state={"n": i}, count_attempt=i % 2 == 0)
+            for i, job in enumerate(jobs)
+        )
+    )
+    assert outcomes == [True] * 20
+    async with db.connection() as conn:
+        rows = await (
+            await conn.execute("SELECT key, lease_owner, claims, attempts, state FROM test_jobs ORDER BY key")
+        ).fetchall()
+    by_key = {key: (owner, claims, attempts, state) for key, owner, claims, attempts, state in rows}
+    for i, job in enumerate(jobs):
+        assert by_key[job.key] == (None, 0, 1 if i % 2 == 0 else 0, {"n": i})
+    assert await mine.claim(20) == []  # all due in 30 s
+    # A worker that no longer holds a job cannot move it.
+    await add(db, mine, "late")
+    [late] = await other.claim(1)
+    assert not await mine.reschedule_soon(late.key, delay_s=0)
+    assert await other.reschedule_soon(late.key, delay_s=0, state=None)
+
+
+async def test_held_leases_are_renewed_together_while_held(queue_db):
+    db = queue_db
+    holder = WorkQueue(db, "test_jobs", owner="holder", lease_s=2.0)
+    rival = WorkQueue(db, "test_jobs", owner="rival", lease_s=60)
+    await add(db, holder, "a", "b", "c")
+    jobs = await holder.claim(3)
+    assert {j.key for j in jobs} == {"a", "b", "c"}
+    async with holder.held("a"), holder.held("b"):
+        await asyncio.sleep(4.5)  # over two lease lengths: only renewals keep them
+        assert [j.key for j in await rival.claim(3)] == ["c"]  # c was not held: it lapsed
+    await asyncio.sleep(2.2)  # no longer held: their leases run out
+    assert sorted(j.key for j in await rival.claim(3)) == ["a", "b"]
+
+
+async def test_prefetching_replicas_never_hold_one_job_at_once_and_hand_back_on_stop(queue_db):
+    db = queue_db
+    seed = WorkQueue(db, "test_jobs")
+    await add(db, seed, *(f"job-{i}" for i in range(150)))
+    holding: collections.Counter[str] = collections.Counter()
+    worst = 0
+    done: collections.Counter[str] = collections.Counter()
+    stop = asyncio.Event()
+
+    def replica(name: str):
+        queue = WorkQueue(db, "test_jobs", owner=name, lease_s=30)
+
+        async def handle(job) -> None:
+            nonlocal worst
+            holding[job.key] += 1
+            worst = max(worst, holding[job.key])
+            await asyncio.sleep(0.001)
+            holding[job.key] -= 1
+            async with queue.held(job.key):
+                if job.attempts < 2:
+                    await queue.reschedule_soon(job.key, delay_s=0)
+                else:
+                    async with db.transaction() as conn:
+                        await queue.complete(conn, job.key)
+                    done[job.key] += 1
+
+        return serve(queue, handle, stop, concurrency=4, prefetch=8, wake=asyncio.Event(), idle_s=0.05)
+
+    runs = [asyncio.create_task(replica(f"r{i}")) for i in range(3)]
+    for _ in range(600):
+        if len(done) == 150:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(*runs)
+    assert worst == 1
+    assert len(done) == 150 and set(done.values()) == {1}
+
+
+async def test_a_stopping_worker_hands_back_the_jobs_it_claimed_ahead(queue_db):
+    db = queue_db
+    queue = WorkQueue(db, "test_jobs", owner="stopping", lease_s=60)
+    await add(db, queue, *(f"job-{i}" for i in range(10)))
+    stop = asyncio.Event()
+    started: list[str] = []
+    gate = asyncio.Event()
+
+    async def handle(job) -> None:
+        started.append(job.key)
+        await gate.wait()
+        async with db.transaction() as conn:
+            await queue.complete(conn, job.key)
+
+    run = asyncio.create_task(serve(queue, handle, stop, concurrency=2, prefetch=8, wake=asyncio.Event()))
+    while len(started) < 2:
+        await asyncio.sleep(0.01)
+    stop.set()
+    gate.set()
+    await run
+    # The two in hand finished; the ones waiting in line are claimable at once by anyone, with
+    # no failed claim counted against them.
+    other = WorkQueue(db, "test_jobs", owner="other", lease_s=60)
+    rest = await other.claim(10)
+    assert len(rest) == 8 and {j.claims for j in rest} == {1}

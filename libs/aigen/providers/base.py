@@ -52,12 +52,16 @@ class HttpTimeouts:
         return httpx.Timeout(self.total, connect=self.connect)
 
 
-def make_http_client(timeouts: HttpTimeouts | None = None) -> httpx.AsyncClient:
-    """One client per process: connection pooling across all adapters."""
+def make_http_client(
+    timeouts: HttpTimeouts | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """One client per process: connection pooling across all adapters. `transport` replaces the
+    default connection layer (the poller uses a lean one for its status checks)."""
     timeouts = timeouts or HttpTimeouts()
     return httpx.AsyncClient(
         timeout=timeouts.to_httpx(),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        transport=transport,
         follow_redirects=False,
         headers={"User-Agent": "aigen/0.1"},
     )
