@@ -364,6 +364,26 @@ class KieFake(FakeProvider):
             )
         return data
 
+    def fast_market_record(self, path: str, query: Mapping[str, str], authorization: str) -> bytes | None:
+        """The market status answer without the ASGI stack, for load tests (`serve_lean`): the
+        same body `market_record` gives. None when anything but the plain answer could be due
+        (latency, injected faults, queued errors, a bad key, an unknown task): the full handler
+        answers those."""
+        if path != "/api/v1/jobs/recordInfo" or self.latency or self.faults.queued or self.errors:
+            return None
+        if authorization != f"Bearer {self.api_key}":
+            return None
+        task_id = query.get("taskId", "")
+        task = self.tasks.get(task_id)
+        if task is None or task.kind != "market":
+            return None
+        with self.status_check(task_id):
+            task.polls += 1
+            data = self._market_data(task)
+        body = {"code": 200, "message": "success", "data": data}
+        # Serialised as Starlette's JSONResponse does, so both paths give the same bytes.
+        return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
     async def market_record(self, request: Request) -> Response:
         return await self._poll(request, "market", lambda t: ok(self._market_data(t), key="message"))
 
