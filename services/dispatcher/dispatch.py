@@ -161,8 +161,8 @@ class Dispatcher:
         if result.outcome is Outcome.SUCCESS:
             async with self.db.transaction() as conn:
                 event = await completed_event(conn, state, result, source="dispatch")
-                await self.repo.append(state, [event], conn=conn)
                 await self.jobs.complete(conn, job.key)
+                await self.repo.append(state, [event], conn=conn)  # last: it holds the log's counter
             self.dispatched += 1
             log.info("completed synchronously by %s", state.model.provider_slug)
             return
@@ -220,16 +220,16 @@ class Dispatcher:
                 plan.delay_s,
             )
             async with self.db.transaction() as conn:
-                await self.repo.append(state, [attempt_failed], conn=conn)
                 await self.jobs.reschedule(conn, job.key, delay_s=plan.delay_s)
+                await self.repo.append(state, [attempt_failed], conn=conn)
             return
         if error.provider_side:
             failover = await self._failover_event(state, error)
             if failover is not None:
                 log.warning("failing over from %s to %s", failover.from_model_slug, failover.to_model_slug)
                 async with self.db.transaction() as conn:
-                    await self.repo.append(state, [attempt_failed, failover], conn=conn)
                     await self.jobs.reschedule(conn, job.key, delay_s=0.0)
+                    await self.repo.append(state, [attempt_failed, failover], conn=conn)
                 return
         await self._finish(
             job,
@@ -294,8 +294,8 @@ class Dispatcher:
         if failover is not None:
             log.warning("%s is cooled down; failing over to %s", cooling.provider, failover.to_model_slug)
             async with self.db.transaction() as conn:
-                await self.repo.append(state, [failover], conn=conn)
                 await self.jobs.reschedule(conn, job.key, delay_s=0.0)
+                await self.repo.append(state, [failover], conn=conn)
             return
         log.warning("%s is cooled down and no alternative can take the task", cooling.provider)
         await self._finish(job, state, [self._failed(state, error.code.value, error.message, True)])
@@ -335,9 +335,11 @@ class Dispatcher:
 
     async def _finish(self, job: Job, state: TaskState, messages: list[Message]) -> None:
         async with self.db.transaction() as conn:
+            # The job first, the append last: the append holds the log's position counter until
+            # the commit, so nothing else runs while it is held.
+            await self.jobs.complete(conn, job.key)
             if messages:
                 await self.repo.append(state, messages, conn=conn)
-            await self.jobs.complete(conn, job.key)
 
 
 def _mark_tried(state: TaskState, slug: str) -> TaskState:

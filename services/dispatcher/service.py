@@ -38,6 +38,14 @@ log = logging.getLogger("aigen.dispatcher")
 MAX_PAGE = 200
 
 
+class _Replayed(Exception):
+    """The request id had created a task before."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(stream_id)
+        self.stream_id = stream_id
+
+
 class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
     def __init__(
         self,
@@ -121,14 +129,18 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             created.deadline.CopyFrom(request.deadline)
         key = domain.idempotency_key(owner, request.request_id) if request.request_id else None
         with context.bound(task=task_id):
-            async with self.db.transaction() as conn:
-                result = await self.store.append(
-                    task_domain.stream_id(task_id), 0, [to_new_event(created)], request_id=key, conn=conn
-                )
-                if not result.duplicate:
+            try:
+                async with self.db.transaction() as conn:
+                    # The job first, the append last: the append holds the log's position counter
+                    # until the commit, so nothing else runs while it is held.
                     await self.jobs.enqueue(conn, task_id)
-            if result.duplicate:
-                return await self._replay_of(task_domain.task_id_of(result.stream_id), created)
+                    result = await self.store.append(
+                        task_domain.stream_id(task_id), 0, [to_new_event(created)], request_id=key, conn=conn
+                    )
+                    if result.duplicate:
+                        raise _Replayed(result.stream_id)  # rolls the job back: no task of that id
+            except _Replayed as replayed:
+                return await self._replay_of(task_domain.task_id_of(replayed.stream_id), created)
             log.info("task created for %s (quote %s)", model.slug, quote.display)
         self.wake_worker()
         # The stream holds exactly TaskCreated now: its view needs no read back.

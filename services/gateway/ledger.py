@@ -23,8 +23,8 @@ from aigen.tasks.domain import stream_id
 from aigen.v1 import events_pb2, ledger_pb2
 from google.protobuf.message import Message
 
-from services.gateway.budget import ZERO, key_of_request, money, usd
-from services.gateway.holds import adjust_usage, locked_usage
+from services.gateway.budget import ZERO, Usage, key_of_request, money, usd
+from services.gateway.holds import adjust_usage, locked_usage, write_usage
 
 
 @dataclass(frozen=True)
@@ -69,25 +69,31 @@ class LedgerReactions:
         amount = usd(created.quote.usd)
         parsed = key_of_request(created.request_id)
         key_id = parsed[0] if parsed else ""
-        if key_id and await locked_usage(conn, key_id, datetime.now(UTC)) is None:
+        found = await locked_usage(conn, key_id, datetime.now(UTC)) if key_id else None
+        if found is None:
             key_id = ""  # not a key of this gateway (or a forged prefix): an owner account
-        existing = await self._locked(conn, "task_id = %s", (created.task_id,))
+        if key_id:
+            # The task's hold, else the reservation its submission made: one look for both.
+            holds = await self._all_locked(
+                conn,
+                "task_id = %s OR (key_id = %s AND request_id = %s AND task_id IS NULL)",
+                (created.task_id, key_id, created.request_id),
+            )
+            existing = next((h for h in holds if h.task_id == created.task_id), None)
+            reserved = next((h for h in holds if not h.task_id), None)
+        else:
+            existing, reserved = await self._locked(conn, "task_id = %s", (created.task_id,)), None
         if existing is not None:
             return existing, []
-        if key_id:
-            reserved = await self._locked(
-                conn, "key_id = %s AND request_id = %s AND task_id IS NULL", (key_id, created.request_id)
+        if key_id and reserved is not None:
+            await conn.execute(
+                "UPDATE gateway_holds SET task_id = %s, amount_usd = %s, updated_at = now() WHERE id = %s",
+                (created.task_id, amount, reserved.id),
             )
-            if reserved is not None:
-                await conn.execute(
-                    "UPDATE gateway_holds SET task_id = %s, amount_usd = %s, updated_at = now() WHERE id "
-                    "= %s",
-                    (created.task_id, amount, reserved.id),
-                )
-                if amount != reserved.amount:
-                    await adjust_usage(conn, key_id, open_usd=amount - reserved.amount)
-                hold = Hold(reserved.id, created.task_id, key_id, created.owner, amount, "held", ZERO)
-                return hold, [self._placed(created, key_id, amount)]
+            if amount != reserved.amount:
+                await adjust_usage(conn, key_id, open_usd=amount - reserved.amount)
+            hold = Hold(reserved.id, created.task_id, key_id, created.owner, amount, "held", ZERO)
+            return hold, [self._placed(created, key_id, amount)]
         row = await (
             await conn.execute(
                 "INSERT INTO gateway_holds (task_id, key_id, request_id, owner, amount_usd) "
@@ -112,8 +118,19 @@ class LedgerReactions:
                 )
             ).fetchone()
             assert row is not None
-        if key_id:
-            await adjust_usage(conn, key_id, open_usd=amount, open_count=1)
+        if found is not None and key_id:
+            # The usage row was locked and read above, in this transaction: no need to again.
+            usage = found[0].rolled(found[1], datetime.now(UTC))
+            await write_usage(
+                conn,
+                key_id,
+                Usage(
+                    usage.period_start,
+                    usage.period_charged_usd,
+                    usage.open_usd + amount,
+                    usage.open_count + 1,
+                ),
+            )
         hold = Hold(row[0], created.task_id, key_id, created.owner, amount, "held", ZERO)
         return hold, [self._placed(created, key_id, amount)]
 
@@ -209,6 +226,17 @@ class LedgerReactions:
             await self.store.append(
                 account_stream(subject.key_id, subject.owner), ANY_VERSION, [to_new_event(event)], conn=conn
             )
+
+    async def _all_locked(self, conn: Conn, where: str, params: tuple[object, ...]) -> list[Hold]:
+        rows = await (
+            await conn.execute(
+                "SELECT id, coalesce(task_id, ''), coalesce(key_id, ''), owner, amount_usd, state, "
+                "charged_usd "
+                f"FROM gateway_holds WHERE {where} ORDER BY id FOR UPDATE",
+                params,
+            )
+        ).fetchall()
+        return [Hold(*row) for row in rows]
 
     async def _locked(self, conn: Conn, where: str, params: tuple[object, ...]) -> Hold | None:
         row = await (

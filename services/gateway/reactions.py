@@ -3,10 +3,15 @@
 One transaction per event, with the consumer's tracking row: the ledger's holds and charges,
 the ledger events they cause, and the client webhook deliveries to send. A redelivered event
 finds its tracking row and changes nothing.
+
+Most events of most tasks change nothing here: progress of a task without a webhook moves no
+money and tells no one. The tasks known to be such (their creation handled, no webhook — both
+facts never change) are remembered, and their progress events skipped without a transaction.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC
 
 from aigen.bus.consumer import Delivery
@@ -32,29 +37,57 @@ RELEVANT = (
 )
 
 
+# Events that may move money (the ledger's); the other relevant ones only concern webhooks.
+LEDGER = (
+    events_pb2.TaskCreated,
+    events_pb2.TaskCompleted,
+    events_pb2.TaskFailed,
+    events_pb2.TaskCancelled,
+    events_pb2.TaskDeleted,
+)
+
+
 class TaskReactions:
-    def __init__(self, ledger: LedgerReactions, webhook_jobs: WorkQueue) -> None:
+    def __init__(self, ledger: LedgerReactions, webhook_jobs: WorkQueue, *, remember: int = 50_000) -> None:
         self.ledger = ledger
         self.jobs = webhook_jobs
+        # Tasks a committed reaction showed to have their hold and no webhook (least recent first).
+        self._quiet: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
 
     async def __call__(self, delivery: Delivery) -> None:
         message = delivery.message
         task_id = getattr(message, "task_id", "")
         if message is None or not task_id or not isinstance(message, RELEVANT):
             return  # unknown to this version, not about a task, or nothing to do
+        if task_id in self._quiet and not isinstance(message, LEDGER):
+            return  # its hold exists and no one is to be told: nothing to do, nothing to track
+        quiet = False  # learnt here: the task's hold exists and it has no webhook
         async with delivery.transaction() as conn:
             emitted: list[Message] = []
             if isinstance(message, events_pb2.TaskCreated):
                 emitted += await self._created(conn, message)
+                quiet = not message.webhook_url
             else:
-                if not await self._known(conn, task_id):
+                known = await self._known(conn, task_id)
+                if not known:
                     # This event overtook its TaskCreated: handle the creation first, from the log.
                     created = await self.ledger.task_created(conn, task_id)
                     if created is not None:
                         emitted += await self._created(conn, created)
+                        known, quiet = True, not created.webhook_url
                 emitted += await self.ledger.react(conn, message)
-                await self._notify(conn, delivery, message)
+                hook = await self._notify(conn, delivery, message)
+                quiet = quiet or (known and hook is False)
             await self.ledger.append(conn, emitted)
+        if quiet:  # committed: remembered only now
+            self._remember_quiet(task_id)
+
+    def _remember_quiet(self, task_id: str) -> None:
+        self._quiet[task_id] = None
+        self._quiet.move_to_end(task_id)
+        if len(self._quiet) > self._remember:
+            self._quiet.popitem(last=False)
 
     async def _created(self, conn: Conn, created: events_pb2.TaskCreated) -> list[Message]:
         hold, emitted = await self.ledger.created(conn, created)
@@ -73,17 +106,19 @@ class TaskReactions:
         ).fetchone()
         return row is not None
 
-    async def _notify(self, conn: Conn, delivery: Delivery, message: Message) -> None:
+    async def _notify(self, conn: Conn, delivery: Delivery, message: Message) -> bool | None:
+        """Queue the webhook this event causes; whether the task has a webhook (None: not asked,
+        the event tells clients nothing)."""
         notice = notice_for(message)
         if notice is None:
-            return
+            return None
         hook = await (
             await conn.execute(
                 "SELECT url, key_id FROM gateway_task_hooks WHERE task_id = %s", (notice.data["taskId"],)
             )
         ).fetchone()
         if hook is None:
-            return
+            return False
         body = body_of(notice, delivery.envelope.time.ToDatetime(tzinfo=UTC))
         delivery_id = str(delivery.event_id)
         await conn.execute(
@@ -93,3 +128,4 @@ class TaskReactions:
             (delivery_id, notice.data["taskId"], hook[1], hook[0], notice.type, body),
         )
         await self.jobs.enqueue(conn, delivery_id)
+        return True

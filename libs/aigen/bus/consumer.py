@@ -189,7 +189,8 @@ class Consumer:
                     attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
                 ),
             ):
-                keepalive = asyncio.create_task(self._keep_alive(msg))
+                # A timer rather than a task per message: most handlers finish long before it fires.
+                keepalive = _KeepAlive(msg, max(1.0, self.spec.ack_wait_s / 3))
                 try:
                     # A handler with an effect commits it through delivery.transaction(), which
                     # also records the event; one that ignored the event leaves no row behind
@@ -222,13 +223,6 @@ class Consumer:
                 finally:
                     keepalive.cancel()
 
-    async def _keep_alive(self, msg: Msg) -> None:
-        interval = max(1.0, self.spec.ack_wait_s / 3)
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(nats.errors.Error):
-                await msg.in_progress()
-
     async def _poison(self, msg: Msg, reason: str) -> None:
         seq = msg.metadata.sequence.stream if msg.metadata else None
         deliveries = msg.metadata.num_delivered if msg.metadata else None
@@ -236,6 +230,31 @@ class Consumer:
         await record_dead_letter(self.db, self.spec.durable, msg.subject, seq, deliveries, reason, msg.data)
         with contextlib.suppress(nats.errors.Error):
             await msg.term()
+
+
+class _KeepAlive:
+    """Tells JetStream every `interval_s` that a message is still being worked on (a slow
+    handler), until cancelled."""
+
+    def __init__(self, msg: Msg, interval_s: float) -> None:
+        self.msg = msg
+        self.interval_s = interval_s
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(interval_s, self._fire)
+        self._nudge: asyncio.Task[None] | None = None
+
+    def _fire(self) -> None:
+        self._nudge = self._loop.create_task(self._in_progress())
+        self._timer = self._loop.call_later(self.interval_s, self._fire)
+
+    async def _in_progress(self) -> None:
+        with contextlib.suppress(nats.errors.Error):
+            await self.msg.in_progress()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+        if self._nudge is not None:
+            self._nudge.cancel()
 
 
 async def record_dead_letter(
