@@ -82,6 +82,39 @@ class WorkQueue:
         self.lease_s = lease_s
         self.max_claims = max_claims
         self.channel = db.channel(f"{table}_wake")
+        # The statements a busy worker runs many times a second, composed once: psycopg parses
+        # and caches a plain string, while a composed query is rendered again on every call.
+        self._claim_sql = (
+            sql.SQL(
+                """
+                UPDATE {t} SET lease_owner = %s,
+                       lease_until = now() + make_interval(secs => %s),
+                       claims = claims + 1
+                WHERE key IN (
+                    SELECT key FROM {t}
+                    WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                    ORDER BY due_at
+                    LIMIT %s
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING key, due_at, now(), claims, attempts, state, created_at
+                """
+            )
+            .format(t=self.table)
+            .as_string(None)
+        )
+        self._reschedule_many_sql = (
+            sql.SQL(
+                "UPDATE {t} SET due_at = now() + make_interval(secs => v.delay), "
+                "lease_owner = NULL, lease_until = NULL, claims = 0, "
+                "attempts = {t}.attempts + v.counted, state = coalesce(v.state::jsonb, {t}.state) "
+                "FROM unnest(%s::text[], %s::float8[], %s::int[], %s::text[]) "
+                "AS v(key, delay, counted, state) "
+                "WHERE {t}.key = v.key AND {t}.lease_owner = %s RETURNING {t}.key"
+            )
+            .format(t=self.table)
+            .as_string(None)
+        )
         # Grouped reschedules (`reschedule_soon`): what waits for the next statement, and whether
         # one is running.
         self._pending: list[tuple[Reschedule, asyncio.Future[bool]]] = []
@@ -123,21 +156,7 @@ class WorkQueue:
         async with self.db.connection() as conn:
             rows = await (
                 await conn.execute(
-                    sql.SQL(
-                        """
-                        UPDATE {t} SET lease_owner = %s,
-                               lease_until = now() + make_interval(secs => %s),
-                               claims = claims + 1
-                        WHERE key IN (
-                            SELECT key FROM {t}
-                            WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
-                            ORDER BY due_at
-                            LIMIT %s
-                            FOR UPDATE SKIP LOCKED
-                        )
-                        RETURNING key, due_at, now(), claims, attempts, state, created_at
-                        """
-                    ).format(t=self.table),
+                    self._claim_sql,
                     (self.owner, self.lease_s, limit),
                 )
             ).fetchall()
@@ -210,14 +229,7 @@ class WorkQueue:
             return set()
         rows = await (
             await conn.execute(
-                sql.SQL(
-                    "UPDATE {t} SET due_at = now() + make_interval(secs => v.delay), "
-                    "lease_owner = NULL, lease_until = NULL, claims = 0, "
-                    "attempts = {t}.attempts + v.counted, state = coalesce(v.state::jsonb, {t}.state) "
-                    "FROM unnest(%s::text[], %s::float8[], %s::int[], %s::text[]) "
-                    "AS v(key, delay, counted, state) "
-                    "WHERE {t}.key = v.key AND {t}.lease_owner = %s RETURNING {t}.key"
-                ).format(t=self.table),
+                self._reschedule_many_sql,
                 (
                     [item.key for item in items],
                     [item.delay_s for item in items],

@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json as jsonlib
+import re
 import ssl
 import time
+import urllib.parse
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -78,23 +83,47 @@ class LeanTransport(httpx.AsyncBaseTransport):
             return await self._handle(request)
 
     async def _handle(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
         url = request.url
         origin = (url.raw_scheme, url.raw_host, url.port or (443 if url.scheme == "https" else 80))
-        head = _request_head(request)
-        body = request.content
+        status, reason, headers, content = await self.exchange(
+            request.method,
+            origin,
+            _request_head(request),
+            request.content,
+            request.extensions.get("timeout", {}),
+            request,
+        )
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
+
+    async def exchange(
+        self,
+        method: str,
+        origin: tuple[bytes, bytes, int],
+        head: bytes,
+        body: bytes,
+        timeouts: dict[str, float | None],
+        request: httpx.Request | None = None,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+        """One request (its head already serialised) on a kept-alive or new connection to
+        `origin`: status, reason, headers and the body as received (not yet decoded)."""
         reused = self._take_idle(origin)
         if reused is not None:
             try:
-                return await self._exchange(reused, origin, request, head, body, timeouts)
+                return await self._exchange(reused, origin, method, head, body, timeouts, request)
             except _ServerClosed:
-                if request.method not in IDEMPOTENT:
+                if method not in IDEMPOTENT:
                     raise httpx.RemoteProtocolError(
                         "Server disconnected without sending a response.", request=request
                     ) from None
         connection = await self._connect(origin, request, timeouts.get("connect"))
         try:
-            return await self._exchange(connection, origin, request, head, body, timeouts)
+            return await self._exchange(connection, origin, method, head, body, timeouts, request)
         except _ServerClosed:
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request
@@ -119,7 +148,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         idle.append(connection)
 
     async def _connect(
-        self, origin: tuple[bytes, bytes, int], request: httpx.Request, timeout: float | None
+        self, origin: tuple[bytes, bytes, int], request: httpx.Request | None, timeout: float | None
     ) -> _Connection:
         scheme, host, port = origin
         hostname = host.decode("ascii")
@@ -139,11 +168,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self,
         connection: _Connection,
         origin: tuple[bytes, bytes, int],
-        request: httpx.Request,
+        method: str,
         head: bytes,
         body: bytes,
         timeouts: dict[str, float | None],
-    ) -> httpx.Response:
+        request: httpx.Request | None,
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
         done = False
         try:
             try:
@@ -158,9 +188,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 raise _ServerClosed from exc
             try:
                 async with asyncio.timeout(timeouts.get("read")):
-                    status, reason, headers, content, keep = await _read_response(
-                        connection.reader, request.method
-                    )
+                    status, reason, headers, content, keep = await _read_response(connection.reader, method)
             except TimeoutError as exc:
                 raise httpx.ReadTimeout("read timed out", request=request) from exc
             except _ServerClosed:
@@ -175,13 +203,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 self._give_back(origin, connection)
             else:
                 connection.close()
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=httpx.ByteStream(content),
-            request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
-        )
+        return status, reason, headers, content
 
     async def aclose(self) -> None:
         for idle in self._idle.values():
@@ -260,3 +282,132 @@ async def _read_response(
             raise ValueError("answer too large")
         return status, reason, headers, await reader.readexactly(length), keep
     return status, reason, headers, await reader.read(MAX_BODY), False
+
+
+class LeanClient(httpx.AsyncClient):
+    """httpx's client, with a short path to the lean transport for plain requests.
+
+    After the transport, httpx's client layer was the largest cost left in a check (profiled:
+    URL parsing and normalising, merging, the cookie jar, the auth and redirect machinery). A
+    plain request — a URL string of plain ASCII, text parameters, a JSON body or none, no files,
+    form data, per-request cookies, auth or redirects, and no proxy configured — is written
+    straight to the connection here; anything else goes through httpx unchanged. What differs on
+    the short path: cookies a server sets are not kept (provider APIs authenticate by header)."""
+
+    def __init__(self, transport: LeanTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.lean = transport
+        # Proxies from the environment are mounts: with any, every request takes httpx's path.
+        self._short = not getattr(self, "_mounts", True) and self.auth is None
+        self._default_headers = [
+            (name.lower(), value) for name, value in self.headers.raw if name.lower() != b"host"
+        ]
+
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        content: Any = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        params: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+        timeout: Any = httpx.USE_CLIENT_DEFAULT,
+        extensions: Any = None,
+    ) -> httpx.Response:
+        short = (
+            self._short
+            and content is None
+            and data is None
+            and files is None
+            and cookies is None
+            and (headers is None or isinstance(headers, Mapping))
+            and auth is httpx.USE_CLIENT_DEFAULT
+            and follow_redirects in (httpx.USE_CLIENT_DEFAULT, False)
+            and not extensions
+            and not self.cookies
+            and not any(self.event_hooks.values())
+        )
+        target = _plain_target(url, params) if short and isinstance(url, str) else None
+        if target is None:
+            return await super().request(
+                method,
+                url,
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                auth=auth,
+                follow_redirects=follow_redirects,
+                timeout=timeout,
+                extensions=extensions,
+            )
+        scheme, host, port, path = target
+        body = b""
+        extra: list[tuple[bytes, bytes]] = []
+        if json is not None:
+            # As httpx encodes a JSON body.
+            body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            extra.append((b"content-type", b"application/json"))
+        if body or method in ("POST", "PUT", "PATCH"):
+            extra.append((b"content-length", str(len(body)).encode()))
+        given = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        names = {name for name, _ in given} | {name for name, _ in extra}
+        default_port = 443 if scheme == b"https" else 80
+        lines = [
+            method.encode("ascii") + b" " + path + b" HTTP/1.1",
+            b"host: " + (host if port == default_port else host + b":" + str(port).encode()),
+        ]
+        lines.extend(name + b": " + value for name, value in self._default_headers if name not in names)
+        lines.extend(name + b": " + value for name, value in extra)
+        lines.extend(name + b": " + value for name, value in given if name not in (b"host",))
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        timeouts = (self.timeout if timeout is httpx.USE_CLIENT_DEFAULT else httpx.Timeout(timeout)).as_dict()
+        status, reason, response_headers, raw = await self.lean.exchange(
+            method, (scheme, host, port), head, body, timeouts
+        )
+        response = httpx.Response(
+            status,
+            headers=response_headers,
+            stream=httpx.ByteStream(raw),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
+        await response.aread()  # decodes gzip and the like, as httpx's client does
+        return response
+
+
+def _plain_target(url: str, params: Any) -> tuple[bytes, bytes, int, bytes] | None:
+    """Scheme, host, port and request target of a plain URL, or None when httpx should handle it
+    (non-ASCII, spaces or other characters httpx would escape, user info, non-text params)."""
+    if not url.isascii() or not _PLAIN_URL.fullmatch(url):
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+    target = parts.path or "/"
+    query = parts.query
+    if params:
+        if query or not isinstance(params, Mapping):
+            return None  # how a query and params combine is httpx's business
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in params.items()):
+            return None
+        query = urllib.parse.urlencode(params)
+    if query:
+        target += "?" + query
+    return parts.scheme.encode(), parts.hostname.encode(), port, target.encode()
+
+
+# Characters a URL may hold without httpx changing them (RFC 3986 unreserved, reserved, and %).
+_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")

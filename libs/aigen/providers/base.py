@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,12 +53,15 @@ class HttpTimeouts:
 
 
 def make_http_client(
-    timeouts: HttpTimeouts | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    timeouts: HttpTimeouts | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    client_class: Callable[..., httpx.AsyncClient] = httpx.AsyncClient,
 ) -> httpx.AsyncClient:
-    """One client per process: connection pooling across all adapters. `transport` replaces the
-    default connection layer (the poller uses a lean one for its status checks)."""
+    """One client per process: connection pooling across all adapters. `transport` and
+    `client_class` replace httpx's own (the poller uses leaner ones for its status checks)."""
     timeouts = timeouts or HttpTimeouts()
-    return httpx.AsyncClient(
+    return client_class(
         timeout=timeouts.to_httpx(),
         limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         transport=transport,

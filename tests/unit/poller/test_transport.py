@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from services.poller.transport import LeanTransport
+from services.poller.transport import LeanClient, LeanTransport
 
 # Request head, body, its number on its connection → the raw answer (None: hang up).
 Answer = Callable[[bytes, bytes, int], bytes | None]
@@ -164,3 +164,80 @@ async def test_a_silent_server_is_a_read_timeout():
                 await client.get(f"http://127.0.0.1:{port}/x")
     finally:
         server.close()
+
+
+def lean_client(timeout: float = 5.0) -> LeanClient:
+    return LeanClient(transport=LeanTransport(), timeout=timeout, headers={"User-Agent": "aigen/0.1"})
+
+
+def plain_httpx_client(timeout: float = 5.0) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=LeanTransport(), timeout=timeout, headers={"User-Agent": "aigen/0.1"})
+
+
+def parsed(head: bytes) -> tuple[str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    fields = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+    return lines[0], fields
+
+
+@pytest.mark.parametrize(
+    ("method", "url_path", "kwargs"),
+    [
+        (
+            "GET",
+            "/api/v1/jobs/recordInfo",
+            {"params": {"taskId": "task_kie_17"}, "headers": {"Authorization": "Bearer k"}},
+        ),
+        ("GET", "/v1/status?x=1", {"params": {"id": "a/b c"}}),
+        (
+            "POST",
+            "/api/v1/jobs/createTask",
+            {"json": {"model": "m", "input": {"prompt": "é"}}, "headers": {"X-A": "1"}},
+        ),
+        ("GET", "/path with space", {}),  # httpx's own path: it escapes the space
+        ("GET", "/p", {"params": {"n": 3}}),  # not text: httpx's own path
+    ],
+)
+async def test_the_short_path_sends_what_httpx_sends(method, url_path, kwargs):
+    seen: list[tuple[bytes, bytes]] = []
+
+    def answer(head: bytes, body: bytes, nth: int) -> bytes:
+        seen.append((head, body))
+        return (
+            b"HTTP/1.1 201 Created\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(gzipped)
+            + gzipped
+        )
+
+    gzipped = gzip.compress(b'{"ok":true}')
+    async with scripted_server(answer) as (url, _):
+        replies = []
+        for make in (plain_httpx_client, lean_client):
+            async with make() as client:
+                reply = await client.request(method, url + url_path, **kwargs)
+                replies.append((reply.status_code, reply.json(), reply.headers["content-encoding"]))
+    assert replies[0] == replies[1] == (201, {"ok": True}, "gzip")
+    (head_httpx, body_httpx), (head_lean, body_lean) = seen
+    assert parsed(head_httpx) == parsed(head_lean)
+    assert body_httpx == body_lean
+
+
+async def test_a_status_check_takes_the_short_path(monkeypatch):
+    def answer(head: bytes, body: bytes, nth: int) -> bytes:
+        return json_answer(b'{"code":200}')
+
+    async def not_httpx(*args, **kwargs):
+        raise AssertionError("went through httpx's client path")
+
+    async with scripted_server(answer) as (url, _), lean_client() as client:
+        monkeypatch.setattr(client, "send", not_httpx)
+        reply = await client.request(
+            "GET",
+            url + "/api/v1/jobs/recordInfo",
+            params={"taskId": "t1"},
+            headers={"Authorization": "Bearer k"},
+        )
+        assert reply.json() == {"code": 200}
