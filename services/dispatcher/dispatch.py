@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,6 +45,7 @@ from services.dispatcher import domain
 log = logging.getLogger("aigen.dispatcher")
 
 OUTCOME_UNKNOWN = "DISPATCH_OUTCOME_UNKNOWN"
+FRESH_LIMIT = 10_000  # handed-over states kept for their first claim
 
 
 class Dispatcher:
@@ -76,9 +78,20 @@ class Dispatcher:
         self.breaker = breaker
         self._wake = asyncio.Event()
         self.dispatched = 0
+        # States of tasks this process just created, for their first claim (least recent first).
+        self._fresh: OrderedDict[str, TaskState] = OrderedDict()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def hand_over(self, state: TaskState) -> None:
+        """A task this process just created: its first dispatch starts from this state instead of
+        reading the stream. A state at a version is a fact; if the stream moved on meanwhile (a
+        cancel), the intent's append meets a ConcurrencyError before any provider call, and the
+        job is retried from the stream."""
+        self._fresh[state.id] = state
+        if len(self._fresh) > FRESH_LIMIT:
+            self._fresh.popitem(last=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         await serve(self.jobs, self._guarded, stop, concurrency=self.concurrency, wake=self._wake)
@@ -96,7 +109,7 @@ class Dispatcher:
                 await self.jobs.release(job.key, delay_s=min(60.0, 2.0**job.claims))
 
     async def process(self, job: Job) -> None:
-        state = await self.repo.load(job.key)
+        state = self._fresh.pop(job.key, None) or await self.repo.load(job.key)
         with task_scope(state, "dispatch"):
             await self._process(job, state)
 

@@ -50,7 +50,13 @@ async def build(runtime: Runtime) -> list[Registration]:
     await notifier.start()
     runtime.on_close(notifier.stop)
     service = GenerationService(
-        store=store, jobs=jobs, catalog=catalog, access=access, notifier=notifier, wake_worker=dispatcher.wake
+        store=store,
+        jobs=jobs,
+        catalog=catalog,
+        access=access,
+        notifier=notifier,
+        wake_worker=dispatcher.wake,
+        hand_over=dispatcher.hand_over,
     )
     runtime.add_worker("dispatch", dispatcher.run)
     runtime.add_worker("projection:tasks", ProjectionRunner(runtime.db, TaskProjection()).run)

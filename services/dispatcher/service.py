@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from aigen import context, errors
@@ -56,6 +57,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         access: ProviderAccess,
         notifier: StreamNotifier,
         wake_worker: Callable[[], None] = lambda: None,
+        hand_over: Callable[[task_domain.TaskState], None] | None = None,
     ) -> None:
         self.store = store
         self.db = store.db
@@ -65,6 +67,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         self.access = access
         self.notifier = notifier
         self.wake_worker = wake_worker
+        self.hand_over = hand_over
 
     # --- Generate ------------------------------------------------------------------------------
 
@@ -128,6 +131,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         if request.HasField("deadline"):
             created.deadline.CopyFrom(request.deadline)
         key = domain.idempotency_key(owner, request.request_id) if request.request_id else None
+        event = to_new_event(created)
         with context.bound(task=task_id):
             try:
                 async with self.db.transaction() as conn:
@@ -135,16 +139,29 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
                     # until the commit, so nothing else runs while it is held.
                     await self.jobs.enqueue(conn, task_id)
                     result = await self.store.append(
-                        task_domain.stream_id(task_id), 0, [to_new_event(created)], request_id=key, conn=conn
+                        task_domain.stream_id(task_id), 0, [event], request_id=key, conn=conn
                     )
                     if result.duplicate:
                         raise _Replayed(result.stream_id)  # rolls the job back: no task of that id
             except _Replayed as replayed:
                 return await self._replay_of(task_domain.task_id_of(replayed.stream_id), created)
             log.info("task created for %s (quote %s)", model.slug, quote.display)
+        # The stream holds exactly TaskCreated now: its view needs no read back, and the dispatch
+        # worker of this process can start from this state instead of reading the stream.
+        state = evolve(TaskState(id=task_id), created, datetime.now(UTC))
+        if self.hand_over is not None:
+            trace = event.metadata.get("trace_context")
+            self.hand_over(
+                replace(
+                    state,
+                    correlation_id=str(event.metadata.get("correlation_id") or ""),
+                    trace_context={str(k): str(v) for k, v in trace.items()}
+                    if isinstance(trace, dict)
+                    else None,
+                )
+            )
         self.wake_worker()
-        # The stream holds exactly TaskCreated now: its view needs no read back.
-        return task_view(evolve(TaskState(id=task_id), created, datetime.now(UTC)))
+        return task_view(state)
 
     def _check_request_shape(self, request: generation_pb2.GenerateRequest) -> None:
         violations = []
