@@ -162,3 +162,56 @@ async def test_a_reservation_whose_task_never_appears_is_swept(gateway_db):
     usage = await keys.usage(key)
     assert usage.open_usd == 0
     assert usage.open_count == 0
+
+
+async def tracked(db, deliveries: list[Delivery]) -> list[bool]:
+    async with db.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT event_id FROM consumer_tracking "
+                "WHERE consumer = 'gateway-webhooks' AND event_id = ANY(%s)",
+                ([d.event_id for d in deliveries],),
+            )
+        ).fetchall()
+    return [d.event_id in {r[0] for r in rows} for d in deliveries]
+
+
+async def test_progress_of_a_task_without_webhook_is_skipped_once_its_hold_is_known(gateway_db):
+    """No money moves and no one is told: no transaction, no tracking row. A task with a webhook,
+    or one whose creation this process has not seen, still goes the whole way."""
+    db = gateway_db
+    store = EventStore(db)
+    reactions = TaskReactions(LedgerReactions(store), WorkQueue(db, "gateway_webhook_jobs"))
+    quiet, hooked, unseen = (uuid.uuid4().hex for _ in range(3))
+
+    def events(task_id: str, webhook_url: str = "") -> list[Message]:
+        return [
+            created(task_id, f"r-{task_id}", "0.02", webhook_url=webhook_url),
+            events_pb2.TaskDispatched(task_id=task_id, provider_task_id="p"),
+            events_pb2.TaskProgressed(task_id=task_id, progress=0.5),
+            events_pb2.TaskFailed(task_id=task_id, code="X", message="no", stage="poll"),
+        ]
+
+    for task_id, url in ((quiet, ""), (hooked, "https://example.com/hook")):
+        for delivery in await record(store, task_id, events(task_id, url)):
+            await reactions(delivery)
+    unseen_deliveries = await record(store, unseen, events(unseen))
+    for delivery in unseen_deliveries[1:]:  # its TaskCreated went to another replica
+        await reactions(delivery)
+
+    quiet_deliveries = [d async for d in _redelivered(db, store, quiet)]
+    assert await tracked(db, quiet_deliveries) == [True, False, False, True]
+    hooked_deliveries = [d async for d in _redelivered(db, store, hooked)]
+    assert await tracked(db, hooked_deliveries) == [True, True, True, True]
+    assert await tracked(db, unseen_deliveries) == [False, True, False, True]
+    _, hold, hooks, _ = await state_of(db, "", hooked)
+    assert hold[0] == "released" and hooks == ["task.failed", "task.progress", "task.progress"]
+    for task_id in (quiet, unseen):
+        _, hold, hooks, _ = await state_of(db, "", task_id)
+        assert hold[0] == "released" and hooks == []
+
+
+async def _redelivered(db, store: EventStore, task_id: str):
+    for event in await store.read_stream(f"task-{task_id}"):
+        envelope = common_pb2.EventEnvelope(event_id=str(event.event_id), type=event.type)
+        yield Delivery("gateway-webhooks", envelope, decode(event), 2, db)
