@@ -380,7 +380,7 @@ class LeanClient(httpx.AsyncClient):
             stream=httpx.ByteStream(raw),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
-        await response.aread()  # decodes gzip and the like, as httpx's client does
+        response.read()  # decodes gzip and the like, as httpx's client does (bytes in hand: no await)
         return response
 
 
