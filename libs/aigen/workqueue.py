@@ -81,6 +81,7 @@ class WorkQueue:
         self.owner = owner or f"{table}-{uuid.uuid4().hex[:10]}"
         self.lease_s = lease_s
         self.max_claims = max_claims
+        self.channel = db.channel(f"{table}_wake")
         # The statements a busy worker runs many times a second, composed once: psycopg parses
         # and caches a plain string, while a composed query is rendered again on every call.
         self._claim_sql = (
@@ -131,11 +132,7 @@ class WorkQueue:
         state: Mapping[str, Any] | None = None,
         replace: bool = False,
     ) -> None:
-        """Add a job (in the caller's transaction). An existing job is kept unless `replace`.
-
-        No NOTIFY: the process that enqueues sets its worker's `wake` itself, and other replicas
-        find the job at their next idle claim; a notification per job cost every submission a
-        round trip that nobody read."""
+        """Add a job (in the caller's transaction). An existing job is kept unless `replace`."""
         conflict = (
             sql.SQL("DO UPDATE SET due_at = EXCLUDED.due_at, state = EXCLUDED.state, claims = 0")
             if replace
@@ -148,6 +145,9 @@ class WorkQueue:
             ).format(self.table, conflict),
             (key, delay_s, Jsonb(dict(state or {}))),
         )
+        # Workers in other processes LISTEN on this (webhook and alert senders); the dispatcher and
+        # the poller also set their in-process `wake`.
+        await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, key))
 
     async def claim(self, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs; poison jobs are dead-lettered instead of returned.
