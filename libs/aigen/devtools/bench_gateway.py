@@ -650,6 +650,9 @@ def main() -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_stubbed(args.serve_stubbed, args.database_url, args.schema, args.key_file))
         return
+    from aigen.devtools.servers import exit_cleanly_on_sigterm
+
+    exit_cleanly_on_sigterm()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     alone_rates = [float(r) for r in args.alone_rates.split(",") if r.strip()]
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; model {BENCH_MODEL}", flush=True)

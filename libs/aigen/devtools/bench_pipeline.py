@@ -27,7 +27,7 @@ import psycopg
 
 from aigen.db import migrations
 from aigen.db.pool import Database, connect
-from aigen.devtools.servers import nats_url, postgres_url
+from aigen.devtools.servers import exit_cleanly_on_sigterm, nats_url, postgres_url
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import call, channel
@@ -256,6 +256,7 @@ def cli() -> None:
     parser.add_argument("--processing", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
+    exit_cleanly_on_sigterm()
     os.environ.setdefault("AIGEN_LOG_LEVEL", "WARNING")
     asyncio.run(main(args.generates, args.processing, args.concurrency))
 

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from aigen.launcher.embedded import EmbeddedNats, EmbeddedPostgres
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM (`timeout`, a CI runner, `kill`) into SystemExit, so the `finally` blocks that
+    stop a benchmark's service processes and embedded servers run instead of leaving them behind."""
+
+    def _exit(signum: int, frame: object) -> None:
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def _open(host: str, port: int) -> bool:
