@@ -131,11 +131,18 @@ async def test_crash_suite_kill9_loses_nothing_pays_once_stores_once(pg_url, nat
         assert all(t.error.code == "DISPATCH_OUTCOME_UNKNOWN" for t in failed), [
             (t.id, t.error) for t in failed
         ]
-        assert outcomes["SUCCESS"] >= TASKS * 0.8, outcomes
+        # Such failures come only from dispatches a kill -9 of the dispatcher cut short: at most
+        # its dispatch workers in flight (32) per kill, and none when it was never killed.
+        assert len(failed) <= kills["dispatcher"] * 32, (outcomes, kills)
+        assert outcomes["SUCCESS"] > 0, outcomes
 
         # Never paid twice: at most one submission per task reached the provider.
+        # (A dispatcher killed mid-send leaves a request with a cut-off body: the fake refused it,
+        # nothing was submitted, so it is not counted.)
         per_prompt = collections.Counter(
-            json.loads(r.body)["input"]["prompt"] for r in kie.requests_to("/api/v1/jobs/createTask", "POST")
+            json.loads(r.body)["input"]["prompt"]
+            for r in kie.requests_to("/api/v1/jobs/createTask", "POST")
+            if r.body.startswith(b"{") and r.body.endswith(b"}")
         )
         assert max(per_prompt.values()) == 1, per_prompt.most_common(3)
         assert len(per_prompt) >= outcomes["SUCCESS"]
