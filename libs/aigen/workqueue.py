@@ -209,21 +209,7 @@ class WorkQueue:
     ) -> bool:
         """Release the lease with a new due time (a completed step: claims reset). False if the
         lease was lost to someone else."""
-        cursor = await conn.execute(
-            sql.SQL(
-                "UPDATE {} SET due_at = now() + make_interval(secs => %s), lease_owner = NULL, "
-                "lease_until = NULL, claims = 0, attempts = attempts + %s, "
-                "state = coalesce(%s, state) WHERE key = %s AND lease_owner = %s"
-            ).format(self.table),
-            (
-                delay_s,
-                1 if count_attempt else 0,
-                Jsonb(dict(state)) if state is not None else None,
-                key,
-                self.owner,
-            ),
-        )
-        return cursor.rowcount == 1
+        return key in await self.reschedule_many(conn, [Reschedule(key, delay_s, state, count_attempt)])
 
     async def reschedule_many(self, conn: Conn, items: Sequence[Reschedule]) -> set[str]:
         """`reschedule` for many jobs in one statement; the keys whose lease was still ours."""
@@ -302,17 +288,6 @@ class WorkQueue:
                 ).format(self.table),
                 (delay_s, key, self.owner),
             )
-
-    async def extend(self, key: str) -> bool:
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET lease_until = now() + make_interval(secs => %s) "
-                    "WHERE key = %s AND lease_owner = %s"
-                ).format(self.table),
-                (self.lease_s, key, self.owner),
-            )
-            return cursor.rowcount == 1
 
     async def extend_many(self, keys: Sequence[str]) -> set[str]:
         """Renew the leases on `keys`; the keys that were still ours."""
