@@ -115,6 +115,20 @@ class WorkQueue:
             .format(t=self.table)
             .as_string(None)
         )
+        self._enqueue_many_sql = (
+            sql.SQL(
+                "INSERT INTO {t} (key, due_at, state) "
+                "SELECT k, now() + make_interval(secs => %s), '{{}}'::jsonb FROM unnest(%s::text[]) AS k "
+                "ON CONFLICT (key) DO NOTHING"
+            )
+            .format(t=self.table)
+            .as_string(None)
+        )
+        self._complete_many_sql = (
+            sql.SQL("DELETE FROM {t} WHERE key = ANY(%s) AND lease_owner = %s")
+            .format(t=self.table)
+            .as_string(None)
+        )
         # Grouped reschedules (`reschedule_soon`): what waits for the next statement, and whether
         # one is running.
         self._pending: list[tuple[Reschedule, asyncio.Future[bool]]] = []
@@ -148,6 +162,18 @@ class WorkQueue:
         # Workers in other processes LISTEN on this (webhook and alert senders); the dispatcher and
         # the poller also set their in-process `wake`.
         await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, key))
+
+    async def enqueue_many(self, conn: Conn, keys: Sequence[str], *, delay_s: float = 0.0) -> None:
+        """Add jobs without state (in the caller's transaction); existing ones are kept. Reads no
+        result, so it can run in a pipelined transaction (`EventStore.append_many(alongside=…)`)."""
+        if keys:
+            await conn.execute(self._enqueue_many_sql, (delay_s, list(keys)))
+            await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, keys[0]))
+
+    async def complete_many(self, conn: Conn, keys: Sequence[str]) -> None:
+        """`complete` for many jobs in one statement; reads no result (see `enqueue_many`)."""
+        if keys:
+            await conn.execute(self._complete_many_sql, (list(keys), self.owner))
 
     async def claim(self, limit: int) -> list[Job]:
         """Lease up to `limit` due jobs; poison jobs are dead-lettered instead of returned.

@@ -35,6 +35,7 @@ from aigen.tasks.domain import Status, TaskState, next_alternative
 from aigen.tasks.repository import TaskRepository
 from aigen.tasks.results import completed_event
 from aigen.tasks.scope import task_scope
+from aigen.tasks.steps import TaskSteps
 from aigen.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from aigen.workqueue import Job, WorkQueue, serve
 from google.protobuf.message import Message
@@ -80,6 +81,8 @@ class Dispatcher:
         self.dispatched = 0
         # States of tasks this process just created, for their first claim (least recent first).
         self._fresh: OrderedDict[str, TaskState] = OrderedDict()
+        # Intents and outcomes of all workers, committed together (group commit).
+        self._steps = TaskSteps(repo.store, jobs)
 
     def wake(self) -> None:
         self._wake.set()
@@ -145,7 +148,7 @@ class Dispatcher:
         intent = events_pb2.TaskDispatching(
             task_id=state.id, attempt=state.dispatch_attempts + 1, model=state.model
         )
-        state = await self.repo.append(state, [intent])
+        state = await self._steps.commit(state, [intent])
         request = self._request(state, adapter)
         result = await adapter.dispatch(request)
         await self._record(job, state, result, callback_requested=request.callback_url is not None)
@@ -347,12 +350,7 @@ class Dispatcher:
         )
 
     async def _finish(self, job: Job, state: TaskState, messages: list[Message]) -> None:
-        async with self.db.transaction() as conn:
-            # The job first, the append last: the append holds the log's position counter until
-            # the commit, so nothing else runs while it is held.
-            await self.jobs.complete(conn, job.key)
-            if messages:
-                await self.repo.append(state, messages, conn=conn)
+        await self._steps.commit(state, messages, complete=job.key)
 
 
 def _mark_tried(state: TaskState, slug: str) -> TaskState:

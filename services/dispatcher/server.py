@@ -11,7 +11,7 @@ from aigen.grpcx.server import Registration
 from aigen.ops.breaker import BreakerGate
 from aigen.ops.recorder import ErrorRecorder
 from aigen.projections.runner import ProjectionRunner
-from aigen.providers.base import make_http_client
+from aigen.providers.lean_http import provider_http_client
 from aigen.runtime import Runtime, ServiceSpec
 from aigen.secrets import Sealer
 from aigen.tasks.access import ProviderAccess
@@ -23,6 +23,8 @@ from services.dispatcher.dispatch import Dispatcher
 from services.dispatcher.projection import TaskProjection
 from services.dispatcher.service import GenerationService
 
+DISPATCH_CONCURRENCY = 32  # provider submissions in flight per dispatcher
+
 
 async def build(runtime: Runtime) -> list[Registration]:
     settings = runtime.settings
@@ -33,7 +35,7 @@ async def build(runtime: Runtime) -> list[Registration]:
     access = ProviderAccess(catalog, sealer)
     store = EventStore(runtime.db)
     jobs = WorkQueue(runtime.db, "dispatch_jobs", lease_s=15.0, max_claims=10)
-    http = make_http_client()
+    http = provider_http_client(DISPATCH_CONCURRENCY)
     runtime.on_close(http.aclose)
     dispatcher = Dispatcher(
         repo=TaskRepository(store),
@@ -44,6 +46,7 @@ async def build(runtime: Runtime) -> list[Registration]:
         secret=settings.secret_key or "",
         callback_base_url=settings.callback_base_url,
         on_outcome=ErrorRecorder(store).on_dispatch,
+        concurrency=DISPATCH_CONCURRENCY,
         breaker=BreakerGate(runtime.db, ttl_s=float(os.environ.get("AIGEN_BREAKER_CACHE_S", "3"))),
     )
     notifier = StreamNotifier(runtime.db)

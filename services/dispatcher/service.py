@@ -2,8 +2,10 @@
 
 Generate validates through the catalog, appends `TaskCreated` (quote and model snapshot captured)
 and a dispatch job in one transaction, and returns the PENDING task at once; the dispatch worker
-calls the provider. An idempotency key maps to one task per owner, also under concurrency (the
-event store's request-id table decides), and never reaches the provider twice.
+calls the provider. Submissions without an idempotency key arriving together share that
+transaction (group commit, `aigen.groupcommit`). An idempotency key maps to one task per owner,
+also under concurrency (the event store's request-id table decides), and never reaches the
+provider twice.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from aigen import context, errors
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.notifier import StreamNotifier
-from aigen.eventstore.store import EventStore
+from aigen.eventstore.store import ConcurrencyError, Conn, EventStore, NewEvent, StreamAppend
+from aigen.groupcommit import GroupCommit
 from aigen.modeldefs.requests import check_request, price_quote
 from aigen.providers.images import InputImageError, check_input_images
 from aigen.tasks import domain as task_domain
@@ -47,6 +50,12 @@ class _Replayed(Exception):
         self.stream_id = stream_id
 
 
+@dataclass(frozen=True)
+class _NewTask:
+    task_id: str
+    event: NewEvent
+
+
 class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
     def __init__(
         self,
@@ -68,6 +77,9 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         self.notifier = notifier
         self.wake_worker = wake_worker
         self.hand_over = hand_over
+        self._creations: GroupCommit[_NewTask] = GroupCommit(
+            self._create_many, self._create, key=lambda t: t.task_id, retry_alone=(ConcurrencyError,)
+        )
 
     # --- Generate ------------------------------------------------------------------------------
 
@@ -133,18 +145,14 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         key = domain.idempotency_key(owner, request.request_id) if request.request_id else None
         event = to_new_event(created)
         with context.bound(task=task_id):
-            try:
-                async with self.db.transaction() as conn:
-                    # The job first, the append last: the append holds the log's position counter
-                    # until the commit, so nothing else runs while it is held.
-                    await self.jobs.enqueue(conn, task_id)
-                    result = await self.store.append(
-                        task_domain.stream_id(task_id), 0, [event], request_id=key, conn=conn
-                    )
-                    if result.duplicate:
-                        raise _Replayed(result.stream_id)  # rolls the job back: no task of that id
-            except _Replayed as replayed:
-                return await self._replay_of(task_domain.task_id_of(replayed.stream_id), created)
+            if key is None:
+                # Nothing to look up: the task shares a transaction with the others created now.
+                await self._creations.submit(_NewTask(task_id, event))
+            else:
+                try:
+                    await self._create(_NewTask(task_id, event), request_id=key)
+                except _Replayed as replayed:
+                    return await self._replay_of(task_domain.task_id_of(replayed.stream_id), created)
             log.info("task created for %s (quote %s)", model.slug, quote.display)
         # The stream holds exactly TaskCreated now: its view needs no read back, and the dispatch
         # worker of this process can start from this state instead of reading the stream.
@@ -162,6 +170,27 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             )
         self.wake_worker()
         return task_view(state)
+
+    async def _create(self, task: _NewTask, *, request_id: str | None = None) -> None:
+        async with self.db.transaction() as conn:
+            # The job first, the append last: the append holds the log's position counter until
+            # the commit, so nothing else runs while it is held.
+            await self.jobs.enqueue(conn, task.task_id)
+            result = await self.store.append(
+                task_domain.stream_id(task.task_id), 0, [task.event], request_id=request_id, conn=conn
+            )
+            if result.duplicate:
+                raise _Replayed(result.stream_id)  # rolls the job back: no task of that id
+
+    async def _create_many(self, tasks: Sequence[_NewTask]) -> None:
+        keys = [t.task_id for t in tasks]
+
+        async def enqueue(conn: Conn) -> None:
+            await self.jobs.enqueue_many(conn, keys)
+
+        await self.store.append_many(
+            [StreamAppend(task_domain.stream_id(t.task_id), 0, [t.event]) for t in tasks], alongside=enqueue
+        )
 
     def _check_request_shape(self, request: generation_pb2.GenerateRequest) -> None:
         violations = []

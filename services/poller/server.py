@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 
-import httpx
 from aigen.bus.consumer import Consumer
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import channel
 from aigen.grpcx.server import Registration
 from aigen.ops.recorder import ErrorRecorder
-from aigen.providers.base import make_http_client
+from aigen.providers.lean_http import provider_http_client
 from aigen.runtime import Runtime, ServiceSpec
 from aigen.secrets import Sealer
 from aigen.tasks.access import ProviderAccess
@@ -19,7 +18,6 @@ from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
 
 from services.poller.service import PollerService, PollSettings, PollWorker, schedule
-from services.poller.transport import LeanClient, LeanTransport
 
 
 def _float(name: str) -> float | None:
@@ -51,18 +49,10 @@ async def build(runtime: Runtime) -> list[Registration]:
     )
     jobs = WorkQueue(runtime.db, "poll_jobs", lease_s=15.0, max_claims=10)
     concurrency = int(os.environ.get("AIGEN_POLLER_CONCURRENCY", "64"))
-    # Status checks over a lean connection layer (see transport.py); "httpx" restores httpx's own.
-    # Without httpcore's walk over every pooled connection per request, more checks in flight
-    # cost nothing extra and hide latency; each keeps its connection alive for the next.
-    lean = os.environ.get("AIGEN_POLLER_HTTP", "lean") != "httpx"
-    limits = httpx.Limits(
-        max_connections=max(200, concurrency), max_keepalive_connections=max(50, concurrency)
-    )
-    http = (
-        make_http_client(transport=LeanTransport(limits=limits), client_class=LeanClient)
-        if lean
-        else make_http_client()
-    )
+    # Status checks over a lean connection layer (see lean_http.py): without httpcore's walk over
+    # every pooled connection per request, more checks in flight cost nothing extra and hide
+    # latency; each keeps its connection alive for the next.
+    http = provider_http_client(concurrency)
     runtime.on_close(http.aclose)
     poll_settings = settings_from_env()
     store = EventStore(runtime.db)

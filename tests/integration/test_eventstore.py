@@ -7,6 +7,7 @@ import asyncio
 import psycopg
 import pytest
 from aigen.eventstore import ANY_VERSION, ConcurrencyError, EventStore, NewEvent
+from aigen.eventstore.store import ManyConflict, StreamAppend
 
 
 def events(*names: str) -> list[NewEvent]:
@@ -158,3 +159,75 @@ async def test_any_version_appends_to_one_stream_queue_up_instead_of_colliding(d
     await asyncio.gather(*racers)
     versions = [e.version for e in await store.read_stream("hot")]
     assert versions == list(range(1, 9))
+
+
+async def test_append_many_writes_every_stream_in_one_statement_with_versions_and_positions(db):
+    store = EventStore(db)
+    await store.append("s-old", 0, events("a"))
+    results = await store.append_many(
+        [
+            StreamAppend("s-new", 0, events("x", "y")),
+            StreamAppend("s-old", 1, events("b")),
+            StreamAppend("s-other", 0, events("z")),
+        ]
+    )
+    assert [(r.stream_id, r.first_version, r.last_version) for r in results] == [
+        ("s-new", 1, 2),
+        ("s-old", 2, 2),
+        ("s-other", 1, 1),
+    ]
+    # One block of positions, in the order given, right after the earlier append.
+    assert [(r.first_position, r.last_position) for r in results] == [(2, 3), (4, 4), (5, 5)]
+    assert [e.payload for e in await store.read_stream("s-old")] == [b"a", b"b"]
+    assert [(e.stream_id, e.version) for e in await store.read_all()] == [
+        ("s-old", 1),
+        ("s-new", 1),
+        ("s-new", 2),
+        ("s-old", 2),
+        ("s-other", 1),
+    ]
+
+
+async def test_append_many_refuses_all_when_one_stream_moved_and_names_it(db):
+    store = EventStore(db)
+    await store.append("s-1", 0, events("a"))
+    await store.append("s-2", 0, events("a", "b"))
+    head = await store.head_position()
+    with pytest.raises(ManyConflict) as info:
+        await store.append_many(
+            [
+                StreamAppend("s-1", 1, events("ok")),
+                StreamAppend("s-2", 1, events("stale")),
+                StreamAppend("s-3", 0, events("new")),
+            ]
+        )
+    assert info.value.versions == {"s-2": 2}
+    assert isinstance(info.value, ConcurrencyError)
+    assert await store.head_position() == head  # nothing written, the counter did not move
+    assert await store.read_stream("s-3") == []
+
+
+async def test_append_many_runs_the_callers_statements_in_its_transaction(db):
+    store = EventStore(db)
+    async with db.connection() as conn:
+        await conn.execute("CREATE TABLE side (k text PRIMARY KEY)")
+
+    def side(*keys: str):  # type: ignore[no-untyped-def]
+        async def insert(conn) -> None:  # type: ignore[no-untyped-def]
+            await conn.execute("INSERT INTO side SELECT unnest(%s::text[])", (list(keys),))
+
+        return insert
+
+    await store.append_many([StreamAppend("s-1", 0, events("a"))], alongside=side("one", "two"))
+    await store.append("s-2", 0, events("a"))
+    with pytest.raises(ManyConflict):
+        await store.append_many([StreamAppend("s-2", 0, events("b"))], alongside=side("three"))
+    async with db.connection() as conn:
+        rows = await (await conn.execute("SELECT k FROM side ORDER BY k")).fetchall()
+    assert [r[0] for r in rows] == ["one", "two"]  # the refused append took its statements back
+
+
+async def test_append_many_refuses_a_stream_named_twice(db):
+    store = EventStore(db)
+    with pytest.raises(ValueError, match="more than once"):
+        await store.append_many([StreamAppend("s", 0, events("a")), StreamAppend("s", 1, events("b"))])

@@ -221,3 +221,20 @@ async def test_a_stopping_worker_hands_back_the_jobs_it_claimed_ahead(queue_db):
     other = WorkQueue(db, "test_jobs", owner="other", lease_s=60)
     rest = await other.claim(10)
     assert len(rest) == 8 and {j.claims for j in rest} == {1}
+
+
+async def test_enqueue_many_keeps_existing_jobs_and_complete_many_respects_leases(queue_db):
+    db = queue_db
+    mine = WorkQueue(db, "test_jobs", owner="mine")
+    theirs = WorkQueue(db, "test_jobs", owner="theirs")
+    await add(db, mine, "old")
+    assert [j.key for j in await mine.claim(10)] == ["old"]
+    async with db.transaction() as conn:
+        await mine.enqueue_many(conn, ["old", "new-1", "new-2"], delay_s=0.0)
+    claimed = {j.key for j in await theirs.claim(10)}
+    assert claimed == {"new-1", "new-2"}  # "old" was kept as it was: still leased by mine
+    async with db.transaction() as conn:
+        await mine.complete_many(conn, ["old", "new-1"])  # new-1 is theirs: not completed
+    async with db.connection() as conn:
+        rows = await (await conn.execute("SELECT key FROM test_jobs ORDER BY key")).fetchall()
+    assert [r[0] for r in rows] == ["new-1", "new-2"]

@@ -166,6 +166,61 @@ FROM ins
 """
 
 
+# Many streams at once (group commit): every stream's version checked against what its caller
+# expected, then one counter update for all the events, one insert, one notification per stream.
+# A single mismatch refuses the whole statement, naming every mismatched stream in the detail as
+# "<stream id>=<actual version>" separated by newlines; nothing is written.
+_APPEND_MANY_SQL = """
+WITH item AS (
+    SELECT * FROM unnest(%(streams)s::text[], %(expected)s::int[])
+                  WITH ORDINALITY AS i(stream_id, expected, idx)
+), cur AS (
+    SELECT item.idx, item.stream_id, item.expected,
+           coalesce((SELECT max(version) FROM events e WHERE e.stream_id = item.stream_id), 0) AS v
+    FROM item
+), checked AS (
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM cur WHERE cur.v <> cur.expected)
+                THEN events_refuse('AG409', (SELECT string_agg(stream_id || '=' || v, E'\\n')
+                                             FROM cur WHERE cur.v <> cur.expected))
+                ELSE 0 END AS refused
+), head AS (
+    UPDATE event_head SET position = position + %(count)s
+    FROM checked WHERE checked.refused = 0
+    RETURNING position - %(count)s AS base
+), ins AS (
+    INSERT INTO events (global_position, event_id, stream_id, version, type, payload, metadata)
+    SELECT head.base + e.ord, e.event_id, cur.stream_id, cur.v + e.step, e.type, e.payload, e.metadata
+    FROM head,
+         unnest(%(items)s::int[], %(steps)s::int[], %(ids)s::uuid[], %(types)s::text[],
+                %(payloads)s::bytea[], %(metas)s::jsonb[])
+         WITH ORDINALITY AS e(item, step, event_id, type, payload, metadata, ord)
+         JOIN cur ON cur.idx = e.item
+    RETURNING global_position, version, stream_id
+)
+SELECT stream_id, min(version), max(version), min(global_position), max(global_position),
+       pg_notify(%(channel)s, max(global_position)::text || ' ' || stream_id)
+FROM ins GROUP BY stream_id
+"""
+
+
+@dataclass(frozen=True)
+class StreamAppend:
+    """One stream's part of `EventStore.append_many`."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+
+
+class ManyConflict(ConcurrencyError):
+    """`append_many` refused: these streams were not at the versions expected (stream → actual)."""
+
+    def __init__(self, versions: Mapping[str, int]) -> None:
+        first = next(iter(versions), "")
+        super().__init__(first, -1, versions.get(first, -1))
+        self.versions = dict(versions)
+
+
 def _refusal(
     exc: psycopg.Error, stream_id: str, expected: int
 ) -> ConcurrencyError | AppendResult | _RequestTaken | None:
@@ -191,6 +246,21 @@ def _refusal(
             return ConcurrencyError(stream_id, expected, -1)
         if constraint == "event_requests_pkey":
             return _RequestTaken()
+    return None
+
+
+def _many_refusal(exc: psycopg.Error) -> ManyConflict | None:
+    if exc.sqlstate == CONFLICT:
+        actual: dict[str, int] = {}
+        for line in (exc.diag.message_detail or "").splitlines():
+            stream, _, version = line.rpartition("=")
+            actual[stream] = int(version) if version.isdigit() else -1
+        return ManyConflict(actual)
+    if (
+        isinstance(exc, psycopg.errors.UniqueViolation)
+        and exc.diag.constraint_name == "events_stream_version"
+    ):
+        return ManyConflict({})  # a concurrent append took a version after the snapshot
     return None
 
 
@@ -254,6 +324,73 @@ class EventStore:
                 return refused
             raise refused from None
         return _result(stream_id, row)
+
+    async def append_many(
+        self,
+        appends: Sequence[StreamAppend],
+        *,
+        conn: Conn | None = None,
+        alongside: Callable[[Conn], Awaitable[None]] | None = None,
+    ) -> list[AppendResult]:
+        """Append to many streams in one statement: all or nothing (group commit).
+
+        Each stream must be named once and with an explicit expected version (0 for a new one).
+        If any stream is not at its expected version, nothing is written and `ManyConflict` names
+        every such stream. With `conn` the statement joins the caller's transaction, as `append`.
+
+        Without `conn`, `alongside` runs the caller's own statements first in the same transaction
+        (they must not read results: the connection is in pipeline mode). BEGIN, those statements,
+        the append and COMMIT then go to the server together, so the log's position counter is
+        held only while the server runs the append and commits — never while this process is
+        busy elsewhere before sending the COMMIT."""
+        if alongside is not None and conn is not None:
+            raise ValueError("alongside is for the append's own transaction; with conn, run it yourself")
+        if not appends:
+            return []
+        streams = [a.stream_id for a in appends]
+        if len(set(streams)) != len(streams):
+            raise ValueError("append_many names a stream more than once")
+        if any(a.expected_version < 0 or not a.events for a in appends):
+            raise ValueError("append_many needs an expected version and events for every stream")
+        items: list[int] = []
+        steps: list[int] = []
+        events: list[NewEvent] = []
+        for index, a in enumerate(appends, start=1):
+            for step, event in enumerate(a.events, start=1):
+                items.append(index)
+                steps.append(step)
+                events.append(event)
+        params = {
+            "streams": streams,
+            "expected": [a.expected_version for a in appends],
+            "count": len(events),
+            "items": items,
+            "steps": steps,
+            "ids": [e.event_id for e in events],
+            "types": [e.type for e in events],
+            "payloads": [e.payload for e in events],
+            "metas": [Jsonb(dict(e.metadata)) for e in events],
+            "channel": self.channel,
+        }
+        try:
+            if conn is not None:
+                rows = await (await conn.execute(_APPEND_MANY_SQL, params)).fetchall()
+            elif alongside is None:
+                async with self.db.connection() as own:
+                    rows = await (await own.execute(_APPEND_MANY_SQL, params)).fetchall()
+            else:
+                async with self.db.connection() as own, own.pipeline():
+                    async with own.transaction():
+                        await alongside(own)
+                        cursor = await own.execute(_APPEND_MANY_SQL, params)
+                    rows = await cursor.fetchall()
+        except psycopg.Error as exc:
+            refused = _many_refusal(exc)
+            if refused is None:
+                raise
+            raise refused from None
+        by_stream = {row[0]: AppendResult(row[0], row[1], row[2], row[3], row[4]) for row in rows}
+        return [by_stream[s] for s in streams]
 
     @staticmethod
     async def _prior(conn: Conn, request_id: str) -> AppendResult:

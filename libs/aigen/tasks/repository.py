@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
@@ -16,6 +17,14 @@ log = logging.getLogger("aigen.tasks")
 
 Decide = Callable[[TaskState], Sequence[Message] | None]
 AsyncDecide = Callable[[TaskState], Awaitable[Sequence[Message] | None]]
+
+
+def advanced(state: TaskState, messages: Sequence[Message]) -> TaskState:
+    """The state after `messages` were appended to it (now)."""
+    now = datetime.now(UTC)
+    for message in messages:
+        state = evolve(state, message, now)
+    return state
 
 
 class TaskRepository:
@@ -57,13 +66,7 @@ class TaskRepository:
         )
         if result.duplicate:
             return await self.load(state.id, conn=conn)
-        new = state
-        from datetime import UTC, datetime
-
-        now = datetime.now(UTC)
-        for message in messages:
-            new = evolve(new, message, now)
-        return new
+        return advanced(state, messages)
 
     async def update(self, task_id: str, decide: Decide, *, attempts: int = 8) -> TaskState:
         """Load, decide, append; on a concurrent change, load again and decide again."""

@@ -30,14 +30,17 @@ def charge_of(cost: ProviderCost | None, credit_usd: str) -> events_pb2.Provider
 
 
 async def completed_event(
-    conn: Conn, state: TaskState, result: AdapterResult, *, source: str, late: bool = False
+    conn: Conn | None, state: TaskState, result: AdapterResult, *, source: str, late: bool = False
 ) -> events_pb2.TaskCompleted:
-    """Build TaskCompleted; bytes results are written to `result_blobs` in the same transaction."""
+    """Build TaskCompleted; bytes results are written to `result_blobs` in the same transaction
+    (`conn` may be None only when the result has no bytes)."""
     results: list[events_pb2.ProviderResult] = []
     for item in result.results:
         kind = item.type.value.lower()
         extra = {str(k): str(v) for k, v in item.extra.items()}
         if item.data is not None:
+            if conn is None:
+                raise ValueError("a result with bytes needs the transaction that stages them")
             content_type = item.content_type or DEFAULT_CONTENT_TYPES.get(kind, "application/octet-stream")
             blob_id = await blobs.put(conn, state.id, item.data, content_type)
             results.append(

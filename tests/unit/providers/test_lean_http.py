@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-
-from services.poller.transport import LeanClient, LeanTransport
+from aigen.providers.lean_http import LeanClient, LeanTransport
 
 # Request head, body, its number on its connection → the raw answer (None: hang up).
 Answer = Callable[[bytes, bytes, int], bytes | None]

@@ -1,6 +1,7 @@
-"""A lean HTTP/1.1 transport for status checks.
+"""A lean HTTP/1.1 transport for provider calls (status checks and submissions).
 
-A status check is a small request with a small JSON answer, thousands a second. Under httpx's
+A status check or a submission is a small request with a small JSON answer, hundreds or thousands
+a second. Under httpx's
 own transport, httpcore and anyio cost more CPU than all the rest of a check together (profiled
 with py-spy: the pool walks every pooled connection on each request and each response close and
 asks each idle one, with system calls, whether its socket became readable; anyio cancel scopes and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json as jsonlib
+import os
 import re
 import ssl
 import time
@@ -411,3 +413,14 @@ def _plain_target(url: str, params: Any) -> tuple[bytes, bytes, int, bytes] | No
 
 # Characters a URL may hold without httpx changing them (RFC 3986 unreserved, reserved, and %).
 _PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+
+
+def provider_http_client(in_flight: int) -> httpx.AsyncClient:
+    """The process's client for provider calls: the lean transport, or httpx's own with
+    `AIGEN_PROVIDER_HTTP=httpx`. Sized so `in_flight` concurrent calls each keep a connection."""
+    from aigen.providers.base import make_http_client  # late: base imports the adapters' helpers
+
+    if os.environ.get("AIGEN_PROVIDER_HTTP", "lean") == "httpx":
+        return make_http_client()
+    limits = httpx.Limits(max_connections=max(200, in_flight), max_keepalive_connections=max(50, in_flight))
+    return make_http_client(transport=LeanTransport(limits=limits), client_class=LeanClient)
