@@ -6,9 +6,11 @@ the provider is the Kie.ai fake (in this process) with no latency. Prints figure
 asserts nothing.
 
 1. Generate calls/s at a fixed concurrency, next to the raw EventStore.append rate measured in
-   the same run (the ratio shows what validation, quoting and gRPC cost on top of the log).
-2. N tasks PROCESSING on one poller: how late each check runs against its due time (p50/p99,
-   from the poller's own histogram) and the CPU the poller process spends.
+   the same run (the ratio shows what validation, quoting and gRPC cost on top of the log); then
+   end to end: how soon every submitted task has its outcome in the log, as tasks/s.
+2. N tasks PROCESSING on one poller (skipped with `--processing 0`): how late each check runs
+   against its due time (p50/p99, from the poller's own histogram) and the CPU the poller process
+   spends.
 """
 
 from __future__ import annotations

@@ -249,6 +249,16 @@ def _refusal(
     return None
 
 
+def _event_arrays(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
+    """The events as the column arrays the array statements unnest."""
+    return {
+        "ids": [e.event_id for e in events],
+        "types": [e.type for e in events],
+        "payloads": [e.payload for e in events],
+        "metas": [Jsonb(dict(e.metadata)) for e in events],
+    }
+
+
 def _many_refusal(exc: psycopg.Error) -> ManyConflict | None:
     if exc.sqlstate == CONFLICT:
         actual: dict[str, int] = {}
@@ -366,10 +376,7 @@ class EventStore:
             "count": len(events),
             "items": items,
             "steps": steps,
-            "ids": [e.event_id for e in events],
-            "types": [e.type for e in events],
-            "payloads": [e.payload for e in events],
-            "metas": [Jsonb(dict(e.metadata)) for e in events],
+            **_event_arrays(events),
             "channel": self.channel,
         }
         try:
@@ -424,10 +431,7 @@ class EventStore:
             "stream": stream_id,
             "expected": expected_version,
             "any": ANY_VERSION,
-            "ids": [e.event_id for e in events],
-            "types": [e.type for e in events],
-            "payloads": [e.payload for e in events],
-            "metas": [Jsonb(dict(e.metadata)) for e in events],
+            **_event_arrays(events),
             "request": request_id,
             "channel": self.channel,
             "count": len(events),
