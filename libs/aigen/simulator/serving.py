@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
 from http import HTTPStatus
@@ -14,12 +15,27 @@ import uvicorn
 from aigen.simulator.base import FakeProvider
 
 
+def reserve_port(host: str = "127.0.0.1") -> socket.socket:
+    """A listening socket on a free port, for a server started later (`serve_asgi(sock=…)`).
+
+    Picking a free port and binding it later races with every connection opened meanwhile: the
+    kernel may hand that port to one of them as its source port. A socket held from the start
+    cannot lose it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(128)
+    return sock
+
+
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Run `app` until the block exits; yields its base URL."""
+async def serve_asgi(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None
+) -> AsyncIterator[str]:
+    """Run `app` until the block exits (on `sock` when given); yields its base URL."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock] if sock is not None else None))
     while not server.started:
         if task.done():
             task.result()  # surfaces the start-up error

@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from aigen.launcher.embedded import free_port
 from aigen.runtime import stop
-from aigen.simulator.serving import serve_asgi
+from aigen.simulator.serving import reserve_port, serve_asgi
 
 from services.gateway.server import GatewayProcess, running, start
 from services.gateway.settings import GatewaySettings
@@ -87,7 +86,8 @@ async def gateway_running(
     settings: dict[str, Any] | None = None,
     studio: bool = False,
 ) -> AsyncIterator[Harness]:
-    port = free_port()
+    listener = reserve_port()  # held from now: no connection opened meanwhile can take the port
+    port = listener.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     late = LateApp()
     services = (
@@ -117,12 +117,13 @@ async def gateway_running(
         try:
             async with (
                 running(process),
-                serve_asgi(process.app, port=port),
+                serve_asgi(process.app, sock=listener),
                 httpx.AsyncClient(base_url=url, timeout=60.0) as http,
             ):
                 yield Harness(pipeline, process, url, http)
         finally:
             await stop(process.runtime)
+            listener.close()  # already closed by the server that took it, unless it never started
 
 
 @pytest.fixture
