@@ -21,19 +21,22 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass
-class _Waiting(Generic[Item]):
+class _Waiting(Generic[Item, Result]):
     item: Item
-    future: asyncio.Future[None]
+    future: asyncio.Future[Result]
 
 
-class GroupCommit(Generic[Item]):
+class GroupCommit(Generic[Item, Result]):
+    """`write_batch` answers one result per item, in order; `write_one` the result of one."""
+
     def __init__(
         self,
-        write_batch: Callable[[Sequence[Item]], Awaitable[None]],
-        write_one: Callable[[Item], Awaitable[None]],
+        write_batch: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
+        write_one: Callable[[Item], Awaitable[Result]],
         *,
         key: Callable[[Item], str],
         retry_alone: tuple[type[BaseException], ...] = (),
@@ -44,20 +47,20 @@ class GroupCommit(Generic[Item]):
         self.key = key
         self.retry_alone = retry_alone
         self.max_batch = max_batch
-        self._waiting: list[_Waiting[Item]] = []
-        self._in_flight: list[_Waiting[Item]] = []
+        self._waiting: list[_Waiting[Item, Result]] = []
+        self._in_flight: list[_Waiting[Item, Result]] = []
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
         self.items = 0
 
-    async def submit(self, item: Item) -> None:
-        """Write `item` with whatever else is waiting; returns once it is committed."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def submit(self, item: Item) -> Result:
+        """Write `item` with whatever else is waiting; its result once it is committed."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(item, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
             self._writer.add_done_callback(self._ended)
-        await future
+        return await future
 
     def _ended(self, writer: asyncio.Task[None]) -> None:
         """The writer stopped: if it was cancelled (shutdown) — even before it began — nobody may
@@ -67,9 +70,9 @@ class GroupCommit(Generic[Item]):
             _settle_all(self._waiting, RuntimeError("group commit interrupted"))
             self._in_flight, self._waiting = [], []
 
-    def _next_batch(self) -> list[_Waiting[Item]]:
-        batch: list[_Waiting[Item]] = []
-        later: list[_Waiting[Item]] = []
+    def _next_batch(self) -> list[_Waiting[Item, Result]]:
+        batch: list[_Waiting[Item, Result]] = []
+        later: list[_Waiting[Item, Result]] = []
         keys: set[str] = set()
         for waiting in self._waiting:
             key = self.key(waiting.item)
@@ -87,40 +90,42 @@ class GroupCommit(Generic[Item]):
             await self._write_batch(self._in_flight)
             self._in_flight = []
 
-    async def _write_batch(self, batch: list[_Waiting[Item]]) -> None:
+    async def _write_batch(self, batch: list[_Waiting[Item, Result]]) -> None:
         self.batches += 1
         self.items += len(batch)
         try:
             if len(batch) == 1:
-                await self.write_one(batch[0].item)
+                results: Sequence[Result] = [await self.write_one(batch[0].item)]
             else:
-                await self.write_batch([w.item for w in batch])
+                results = await self.write_batch([w.item for w in batch])
         except self.retry_alone as exc:
             if len(batch) == 1:
                 _settle_all(batch, exc)
                 return
             for waiting in batch:
                 try:
-                    await self.write_one(waiting.item)
+                    result = await self.write_one(waiting.item)
                 except Exception as alone:
                     _settle(waiting, alone)
                 else:
-                    _settle(waiting, None)
+                    _answer(waiting, result)
         except Exception as exc:
             _settle_all(batch, exc)
         else:
-            _settle_all(batch, None)
+            for waiting, result in zip(batch, results, strict=True):
+                _answer(waiting, result)
 
 
-def _settle_all(batch: Sequence[_Waiting[Item]], exc: BaseException | None) -> None:
+def _answer(waiting: _Waiting[Item, Result], result: Result) -> None:
+    if not waiting.future.done():  # its caller was cancelled meanwhile
+        waiting.future.set_result(result)
+
+
+def _settle_all(batch: Sequence[_Waiting[Item, Result]], exc: BaseException) -> None:
     for waiting in batch:
         _settle(waiting, exc)
 
 
-def _settle(waiting: _Waiting[Item], exc: BaseException | None) -> None:
-    if waiting.future.done():  # its caller was cancelled meanwhile
-        return
-    if exc is None:
-        waiting.future.set_result(None)
-    else:
+def _settle(waiting: _Waiting[Item, Result], exc: BaseException) -> None:
+    if not waiting.future.done():  # its caller was cancelled meanwhile
         waiting.future.set_exception(exc)

@@ -37,6 +37,7 @@ from psycopg.types.json import Jsonb
 
 from aigen.db.pool import Database
 from aigen.eventstore.store import Conn
+from aigen.groupcommit import GroupCommit
 
 log = logging.getLogger("aigen.workqueue")
 
@@ -82,57 +83,49 @@ class WorkQueue:
         self.lease_s = lease_s
         self.max_claims = max_claims
         self.channel = db.channel(f"{table}_wake")
-        # The statements a busy worker runs many times a second, composed once: psycopg parses
-        # and caches a plain string, while a composed query is rendered again on every call.
-        self._claim_sql = (
-            sql.SQL(
-                """
-                UPDATE {t} SET lease_owner = %s,
-                       lease_until = now() + make_interval(secs => %s),
-                       claims = claims + 1
-                WHERE key IN (
-                    SELECT key FROM {t}
-                    WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
-                    ORDER BY due_at
-                    LIMIT %s
-                    FOR UPDATE SKIP LOCKED
-                )
-                RETURNING key, due_at, now(), claims, attempts, state, created_at
-                """
+        # Statements composed once: psycopg parses and caches a plain string, while a composed
+        # query is rendered again on every call (these run many times a second).
+        self._claim_sql = self._render(
+            """
+            UPDATE {t} SET lease_owner = %s,
+                   lease_until = now() + make_interval(secs => %s),
+                   claims = claims + 1
+            WHERE key IN (
+                SELECT key FROM {t}
+                WHERE due_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                ORDER BY due_at
+                LIMIT %s
+                FOR UPDATE SKIP LOCKED
             )
-            .format(t=self.table)
-            .as_string(None)
+            RETURNING key, due_at, now(), claims, attempts, state, created_at
+            """
         )
-        self._reschedule_many_sql = (
-            sql.SQL(
-                "UPDATE {t} SET due_at = now() + make_interval(secs => v.delay), "
-                "lease_owner = NULL, lease_until = NULL, claims = 0, "
-                "attempts = {t}.attempts + v.counted, state = coalesce(v.state::jsonb, {t}.state) "
-                "FROM unnest(%s::text[], %s::float8[], %s::int[], %s::text[]) "
-                "AS v(key, delay, counted, state) "
-                "WHERE {t}.key = v.key AND {t}.lease_owner = %s RETURNING {t}.key"
-            )
-            .format(t=self.table)
-            .as_string(None)
+        self._reschedule_many_sql = self._render(
+            "UPDATE {t} SET due_at = now() + make_interval(secs => v.delay), "
+            "lease_owner = NULL, lease_until = NULL, claims = 0, "
+            "attempts = {t}.attempts + v.counted, state = coalesce(v.state::jsonb, {t}.state) "
+            "FROM unnest(%s::text[], %s::float8[], %s::int[], %s::text[]) "
+            "AS v(key, delay, counted, state) "
+            "WHERE {t}.key = v.key AND {t}.lease_owner = %s RETURNING {t}.key"
         )
-        self._enqueue_many_sql = (
-            sql.SQL(
-                "INSERT INTO {t} (key, due_at, state) "
-                "SELECT k, now() + make_interval(secs => %s), '{{}}'::jsonb FROM unnest(%s::text[]) AS k "
-                "ON CONFLICT (key) DO NOTHING"
-            )
-            .format(t=self.table)
-            .as_string(None)
+        insert = "INSERT INTO {t} (key, due_at, state) VALUES (%s, now() + make_interval(secs => %s), %s) "
+        self._enqueue_sql = self._render(insert + "ON CONFLICT (key) DO NOTHING")
+        self._enqueue_replacing_sql = self._render(
+            insert
+            + "ON CONFLICT (key) DO UPDATE SET due_at = EXCLUDED.due_at, state = EXCLUDED.state, claims = 0"
         )
-        self._complete_many_sql = (
-            sql.SQL("DELETE FROM {t} WHERE key = ANY(%s) AND lease_owner = %s")
-            .format(t=self.table)
-            .as_string(None)
+        self._enqueue_many_sql = self._render(
+            "INSERT INTO {t} (key, due_at, state) "
+            "SELECT k, now() + make_interval(secs => %s), '{{}}'::jsonb FROM unnest(%s::text[]) AS k "
+            "ON CONFLICT (key) DO NOTHING"
         )
-        # Grouped reschedules (`reschedule_soon`): what waits for the next statement, and whether
-        # one is running.
-        self._pending: list[tuple[Reschedule, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._complete_sql = self._render("DELETE FROM {t} WHERE key = %s AND lease_owner = %s")
+        self._complete_many_sql = self._render("DELETE FROM {t} WHERE key = ANY(%s) AND lease_owner = %s")
+        self._remove_sql = self._render("DELETE FROM {t} WHERE key = %s")
+        # Grouped reschedules (`reschedule_soon`).
+        self._reschedules: GroupCommit[Reschedule, bool] = GroupCommit(
+            self._reschedule_batch, self._reschedule_one, key=lambda item: item.key
+        )
         # Leases kept alive by `held` (key → how many blocks hold it), renewed together.
         self._held: dict[str, int] = {}
         self._keeper: asyncio.Task[None] | None = None
@@ -147,21 +140,17 @@ class WorkQueue:
         replace: bool = False,
     ) -> None:
         """Add a job (in the caller's transaction). An existing job is kept unless `replace`."""
-        conflict = (
-            sql.SQL("DO UPDATE SET due_at = EXCLUDED.due_at, state = EXCLUDED.state, claims = 0")
-            if replace
-            else sql.SQL("DO NOTHING")
-        )
         await conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (key, due_at, state) VALUES (%s, now() + make_interval(secs => %s), %s) "
-                "ON CONFLICT (key) {}"
-            ).format(self.table, conflict),
+            self._enqueue_replacing_sql if replace else self._enqueue_sql,
             (key, delay_s, Jsonb(dict(state or {}))),
         )
         # Workers in other processes LISTEN on this (webhook and alert senders); the dispatcher and
         # the poller also set their in-process `wake`.
         await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, key))
+
+    def _render(self, template: str) -> str:
+        """A statement on this queue's table (`{t}`), rendered to a plain string."""
+        return sql.SQL(template).format(t=self.table).as_string(None)
 
     async def enqueue_many(self, conn: Conn, keys: Sequence[str], *, delay_s: float = 0.0) -> None:
         """Add jobs without state (in the caller's transaction); existing ones are kept. Reads no
@@ -267,42 +256,23 @@ class WorkQueue:
         same moment (group commit): while one statement runs, the next ones gather, so a busy
         worker pays one round trip for many jobs and an idle one waits for nobody. Returns when
         the new schedule is committed; False if the lease was lost to someone else."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((Reschedule(key, delay_s, state, count_attempt), future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return await self._reschedules.submit(Reschedule(key, delay_s, state, count_attempt))
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self.db.connection() as conn:
-                    ours = await self.reschedule_many(conn, [item for item, _ in batch])
-            except Exception as exc:
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
-            else:
-                for item, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_result(item.key in ours)
-            finally:
-                # Cancelled mid-statement (shutdown): nobody may wait forever for an answer.
-                for _, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(RuntimeError("reschedule interrupted"))
+    async def _reschedule_batch(self, items: Sequence[Reschedule]) -> list[bool]:
+        async with self.db.connection() as conn:
+            ours = await self.reschedule_many(conn, items)
+        return [item.key in ours for item in items]
+
+    async def _reschedule_one(self, item: Reschedule) -> bool:
+        return (await self._reschedule_batch([item]))[0]
 
     async def complete(self, conn: Conn, key: str) -> bool:
-        cursor = await conn.execute(
-            sql.SQL("DELETE FROM {} WHERE key = %s AND lease_owner = %s").format(self.table),
-            (key, self.owner),
-        )
+        cursor = await conn.execute(self._complete_sql, (key, self.owner))
         return cursor.rowcount == 1
 
     async def remove(self, conn: Conn, key: str) -> None:
         """Delete whoever holds it (the work is no longer wanted)."""
-        await conn.execute(sql.SQL("DELETE FROM {} WHERE key = %s").format(self.table), (key,))
+        await conn.execute(self._remove_sql, (key,))
 
     async def release(self, key: str, *, delay_s: float) -> None:
         """Give a job back after a failure, keeping its claim count (poison detection)."""

@@ -77,7 +77,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         self.notifier = notifier
         self.wake_worker = wake_worker
         self.hand_over = hand_over
-        self._creations: GroupCommit[_NewTask] = GroupCommit(
+        self._creations: GroupCommit[_NewTask, None] = GroupCommit(
             self._create_many, self._create, key=lambda t: t.task_id, retry_alone=(ConcurrencyError,)
         )
 
@@ -182,7 +182,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             if result.duplicate:
                 raise _Replayed(result.stream_id)  # rolls the job back: no task of that id
 
-    async def _create_many(self, tasks: Sequence[_NewTask]) -> None:
+    async def _create_many(self, tasks: Sequence[_NewTask]) -> list[None]:
         keys = [t.task_id for t in tasks]
 
         async def enqueue(conn: Conn) -> None:
@@ -191,6 +191,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         await self.store.append_many(
             [StreamAppend(task_domain.stream_id(t.task_id), 0, [t.event]) for t in tasks], alongside=enqueue
         )
+        return [None] * len(tasks)
 
     def _check_request_shape(self, request: generation_pb2.GenerateRequest) -> None:
         violations = []

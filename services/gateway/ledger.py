@@ -239,15 +239,9 @@ class LedgerReactions:
         return [Hold(*row) for row in rows]
 
     async def _locked(self, conn: Conn, where: str, params: tuple[object, ...]) -> Hold | None:
-        row = await (
-            await conn.execute(
-                "SELECT id, coalesce(task_id, ''), coalesce(key_id, ''), owner, amount_usd, state, "
-                "charged_usd "
-                f"FROM gateway_holds WHERE {where} FOR UPDATE",
-                params,
-            )
-        ).fetchone()
-        return Hold(*row) if row is not None else None
+        """The one hold `where` names (a task's: unique), locked."""
+        holds = await self._all_locked(conn, where, params)
+        return holds[0] if holds else None
 
     async def task_created(self, conn: Conn, task_id: str) -> events_pb2.TaskCreated | None:
         events = await self.store.read_stream(stream_id(task_id), 1, to_version=1, conn=conn)

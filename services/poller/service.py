@@ -344,18 +344,15 @@ class PollWorker:
         self, job: Job, state: TaskState, messages: list[Message], *, reconcile: bool = False
     ) -> None:
         self.forget(state.id)
-        if not reconcile or self.settings.reconcile_after_s is None:
+        reconcile_after_s = self.settings.reconcile_after_s if reconcile else None
+        if reconcile_after_s is None:
             await self.steps.commit(state, messages, complete=job.key)
             return
         async with self.db.transaction() as conn:
             await self.jobs.complete(conn, job.key)
-            if reconcile and self.settings.reconcile_after_s is not None:
-                await self.jobs.enqueue(
-                    conn,
-                    state.id + RECONCILE_SUFFIX,
-                    delay_s=self.settings.reconcile_after_s,
-                    state={"kind": "reconcile"},
-                )
+            await self.jobs.enqueue(
+                conn, state.id + RECONCILE_SUFFIX, delay_s=reconcile_after_s, state={"kind": "reconcile"}
+            )
             if messages:
                 await self.repo.append(state, messages, conn=conn)
 

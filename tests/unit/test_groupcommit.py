@@ -22,13 +22,14 @@ class Log:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def write_batch(self, items: Sequence[str]) -> None:
+    async def write_batch(self, items: Sequence[str]) -> list[None]:
         await self.gate.wait()
         self.batches.append(list(items))
         if self.broken:
             raise OSError("connection lost")
         if self.conflicting & set(items):
             raise Conflict("a stream moved")
+        return [None] * len(items)
 
     async def write_one(self, item: str) -> None:
         await self.gate.wait()
@@ -39,7 +40,7 @@ class Log:
             raise Conflict(item)
 
 
-def committer(log: Log) -> GroupCommit[str]:
+def committer(log: Log) -> GroupCommit[str, None]:
     return GroupCommit(log.write_batch, log.write_one, key=lambda s: s.split("#")[0], retry_alone=(Conflict,))
 
 

@@ -36,7 +36,7 @@ class TaskSteps:
     def __init__(self, store: EventStore, jobs: WorkQueue) -> None:
         self.store = store
         self.jobs = jobs
-        self._group: GroupCommit[_Step] = GroupCommit(
+        self._group: GroupCommit[_Step, None] = GroupCommit(
             self._write_batch, self._write_one, key=lambda s: s.stream_id, retry_alone=(ConcurrencyError,)
         )
 
@@ -51,7 +51,7 @@ class TaskSteps:
         await self._group.submit(step)
         return advanced(state, messages)
 
-    async def _write_batch(self, steps: Sequence[_Step]) -> None:
+    async def _write_batch(self, steps: Sequence[_Step]) -> list[None]:
         done = [s.complete for s in steps if s.complete is not None]
         appends = [StreamAppend(s.stream_id, s.expected_version, s.events) for s in steps if s.events]
 
@@ -65,6 +65,7 @@ class TaskSteps:
         else:
             async with self.store.db.connection() as conn:
                 await complete(conn)
+        return [None] * len(steps)
 
     async def _write_one(self, step: _Step) -> None:
         async with self.store.db.transaction() as conn:
