@@ -100,6 +100,8 @@ async def wait_http(url: str, timeout: float) -> None:
 
 
 async def start_system(pg: str, nats: str, workdir: Path) -> System:
+    import httpx
+
     from aigen.grpcx.server import wait_serving
     from aigen.simulator.catalog import simulator_env
 
@@ -156,6 +158,11 @@ async def start_system(pg: str, nats: str, workdir: Path) -> System:
         zip(("simulator", "catalog", "dispatcher", "gateway"), (p.pid for p in processes), strict=True)
     )
     await wait_http(f"http://127.0.0.1:{sim_port}/healthz", timeout=30)
+    # The fake's default credit runs out after a couple of thousand tasks; from then on every
+    # dispatch would fail (cheaply) and flatter the figures.
+    async with httpx.AsyncClient(timeout=10) as client:
+        answer = await client.post(f"http://127.0.0.1:{sim_port}/kie/__fake__/faults", json={"balance": 1e12})
+        answer.raise_for_status()
     system.cleanup.append(lambda: drop(pg, nats, schema, namespace))
     return system
 
