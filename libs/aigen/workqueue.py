@@ -57,6 +57,17 @@ class Job:
 
 
 @dataclass(frozen=True)
+class EventJob:
+    """A job added because a consumer received an event (`WorkQueue.enqueue_for_event`)."""
+
+    consumer: str
+    event_id: uuid.UUID
+    key: str
+    delay_s: float
+    state: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Reschedule:
     """One job's next due time, for `WorkQueue.reschedule_many`."""
 
@@ -119,12 +130,28 @@ class WorkQueue:
             "SELECT k, now() + make_interval(secs => %s), '{{}}'::jsonb FROM unnest(%s::text[]) AS k "
             "ON CONFLICT (key) DO NOTHING"
         )
+        # The consumer's tracking rows and the jobs of the events that were new, in one statement
+        # (atomic on its own); the notification goes out with its commit.
+        self._enqueue_for_events_sql = self._render(
+            "WITH v AS (SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::float8[], %s::text[]) "
+            "  AS v(consumer, event_id, key, delay, state)), "
+            "tracked AS (INSERT INTO consumer_tracking (consumer, event_id) "
+            "  SELECT consumer, event_id FROM v ON CONFLICT DO NOTHING RETURNING consumer, event_id), "
+            "added AS (INSERT INTO {t} (key, due_at, state) "
+            "  SELECT v.key, now() + make_interval(secs => v.delay), v.state::jsonb "
+            "  FROM v JOIN tracked USING (consumer, event_id) ON CONFLICT (key) DO NOTHING) "
+            "SELECT coalesce(array_agg(event_id), '{{}}'), pg_notify(%s, '') FROM tracked"
+        )
         self._complete_sql = self._render("DELETE FROM {t} WHERE key = %s AND lease_owner = %s")
         self._complete_many_sql = self._render("DELETE FROM {t} WHERE key = ANY(%s) AND lease_owner = %s")
         self._remove_sql = self._render("DELETE FROM {t} WHERE key = %s")
         # Grouped reschedules (`reschedule_soon`).
         self._reschedules: GroupCommit[Reschedule, bool] = GroupCommit(
             self._reschedule_batch, self._reschedule_one, key=lambda item: item.key
+        )
+        # Grouped enqueues of consumed events (`enqueue_for_event`).
+        self._event_jobs: GroupCommit[EventJob, bool] = GroupCommit(
+            self._enqueue_for_events, self._enqueue_for_event, key=lambda item: item.key
         )
         # Leases kept alive by `held` (key → how many blocks hold it), renewed together.
         self._held: dict[str, int] = {}
@@ -158,6 +185,42 @@ class WorkQueue:
         if keys:
             await conn.execute(self._enqueue_many_sql, (delay_s, list(keys)))
             await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, keys[0]))
+
+    async def enqueue_for_event(
+        self,
+        consumer: str,
+        event_id: uuid.UUID,
+        key: str,
+        *,
+        delay_s: float = 0.0,
+        state: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Add the job an event calls for, exactly once: the event is recorded as handled by
+        `consumer` (its tracking row, as `Delivery.transaction()` writes it) in the same statement,
+        so a redelivery adds nothing and answers False. An existing job is kept. Shared with the
+        other enqueues waiting at the moment (group commit): a burst of events costs one statement
+        per batch instead of a transaction each."""
+        return await self._event_jobs.submit(EventJob(consumer, event_id, key, delay_s, dict(state or {})))
+
+    async def _enqueue_for_events(self, items: Sequence[EventJob]) -> list[bool]:
+        async with self.db.connection() as conn:
+            cursor = await conn.execute(
+                self._enqueue_for_events_sql,
+                (
+                    [item.consumer for item in items],
+                    [item.event_id for item in items],
+                    [item.key for item in items],
+                    [item.delay_s for item in items],
+                    [json.dumps(item.state) for item in items],
+                    self.channel,
+                ),
+            )
+            row = await cursor.fetchone()
+        new = set(row[0]) if row is not None else set()
+        return [item.event_id in new for item in items]
+
+    async def _enqueue_for_event(self, item: EventJob) -> bool:
+        return (await self._enqueue_for_events([item]))[0]
 
     async def complete_many(self, conn: Conn, keys: Sequence[str]) -> None:
         """`complete` for many jobs in one statement; reads no result (see `enqueue_many`)."""

@@ -17,6 +17,7 @@ from aigen.tasks.repository import TaskRepository
 from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
 
+from services.poller.fold import StreamFold
 from services.poller.service import PollerService, PollSettings, PollWorker, schedule
 
 
@@ -69,8 +70,10 @@ async def build(runtime: Runtime) -> list[Registration]:
         on_outcome=ErrorRecorder(store).on_poll,
     )
 
+    fold = StreamFold()
+
     async def on_event(delivery):  # type: ignore[no-untyped-def]
-        await schedule(delivery, jobs, poll_settings)
+        await schedule(delivery, jobs, poll_settings, fold=fold, prime=worker.prime)
         worker.wake()
 
     spec = next(c for c in runtime.topology.consumers if c.durable.endswith("poller-dispatched"))

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 from aigen import context, errors, metrics
-from aigen.bus.consumer import Delivery
+from aigen.bus.consumer import AlreadyProcessed, Delivery
 from aigen.eventstore.store import ConcurrencyError
 from aigen.providers.base import BaseAdapter
 from aigen.providers.registry import create_adapter
@@ -38,6 +38,7 @@ from aigen.workqueue import Job, WorkQueue, serve
 from google.protobuf.message import Message
 
 from services.poller import domain
+from services.poller.fold import StreamFold
 from services.poller.ratelimit import RateLimiter
 
 log = logging.getLogger("aigen.poller")
@@ -47,6 +48,10 @@ SLOT_WAIT_S = 0.5  # longer waits for a rate-limit slot give the worker back
 STATE_CACHE_SIZE = 100_000
 ADAPTER_CACHE_SIZE = 1_000
 TERMINAL_EVENTS = (events_pb2.TaskCompleted, events_pb2.TaskCancelled, events_pb2.TaskDeleted)
+# Completions whose own transaction already ended the task's checks: a poll or a reconciliation
+# completed its job, a synchronous result never had one. (A callback's completion can come before
+# the dispatch was scheduled here, so its delete is still needed.)
+JOB_ENDED_WITH_COMPLETION = frozenset({"poll", "reconcile", "dispatch"})
 
 
 class PollSettings:
@@ -68,10 +73,27 @@ class PollSettings:
         self.duration_override = duration_override
 
 
-async def schedule(delivery: Delivery, jobs: WorkQueue, settings: PollSettings) -> None:
-    """React to task events: start polling dispatched tasks, stop polling finished ones."""
+async def schedule(
+    delivery: Delivery,
+    jobs: WorkQueue,
+    settings: PollSettings,
+    *,
+    fold: StreamFold | None = None,
+    prime: Callable[[TaskState], None] | None = None,
+) -> None:
+    """React to task events: start polling dispatched tasks, stop polling finished ones.
+
+    With `fold`, the events seen here also build each task's state, handed to `prime` (the
+    worker's cache) when the task is dispatched: its first check then reads nothing."""
     message = delivery.message
+    # Before any await: the consumer starts handlers in delivery order, which the fold relies on
+    # (and checks: out of turn, it lets the task go).
+    folded = fold.observe(delivery.envelope, message) if fold is not None else None
     if isinstance(message, events_pb2.TaskDispatched):
+        if fold is not None:
+            fold.take(delivery.envelope.stream_id)
+        if folded is not None and prime is not None:
+            prime(folded)
         polling = message.model.polling
         plan = domain.plan_for(
             started_at=delivery.envelope.time.ToSeconds() + delivery.envelope.time.nanos / 1e9,
@@ -84,17 +106,26 @@ async def schedule(delivery: Delivery, jobs: WorkQueue, settings: PollSettings) 
             duration_override=settings.duration_override,
         )
         delay = max(0.0, plan.started_at + domain.first_delay(plan) - time.time())
-        async with delivery.pipelined() as conn:
-            await jobs.enqueue(conn, message.task_id, delay_s=delay, state=plan.to_state())
+        new = await jobs.enqueue_for_event(
+            delivery.consumer, delivery.event_id, message.task_id, delay_s=delay, state=plan.to_state()
+        )
+        if not new:
+            raise AlreadyProcessed
         return
     # Ending checks is a delete, harmless to repeat: no tracking row needed, and the statements go
-    # to the server together. (Usually the check that saw the end already completed the job.)
+    # to the server together.
     keys: list[str] = []
     if isinstance(message, TERMINAL_EVENTS):
+        if fold is not None:
+            fold.take(delivery.envelope.stream_id)
+        if isinstance(message, events_pb2.TaskCompleted) and message.source in JOB_ENDED_WITH_COMPLETION:
+            return
         keys.append(message.task_id)
         if not isinstance(message, events_pb2.TaskCompleted):
             keys.append(message.task_id + RECONCILE_SUFFIX)
     elif isinstance(message, events_pb2.TaskFailed) and message.stage != "timeout":
+        if fold is not None:
+            fold.take(delivery.envelope.stream_id)
         keys.append(message.task_id)
     if keys:
         async with delivery.db.connection() as conn, conn.pipeline():
@@ -134,6 +165,7 @@ class PollWorker:
         self.on_outcome = on_outcome
         self.limiter = RateLimiter(self.settings.replicas, enabled=self.settings.respect_rate_limits)
         self.checks = 0
+        self.stream_reads = 0  # tasks read from the log before a check (not in the cache)
         self._states: OrderedDict[str, TaskState] = OrderedDict()
         # Adapters are stateless: one per (catalog config, task contract) serves every check of
         # the tasks that share them, instead of a config and an adapter built per check.
@@ -212,8 +244,17 @@ class PollWorker:
             self._states.move_to_end(task_id)
             return cached
         state = await self.repo.load(task_id)
+        self.stream_reads += 1
         self._remember(state)
         return state
+
+    def cached(self, task_id: str) -> TaskState | None:
+        return self._states.get(task_id)
+
+    def prime(self, state: TaskState) -> None:
+        """A task's state from elsewhere (the schedule consumer's fold), unless one is cached."""
+        if state.id not in self._states:
+            self._remember(state)
 
     def _remember(self, state: TaskState) -> None:
         self._states[state.id] = state

@@ -238,3 +238,39 @@ async def test_enqueue_many_keeps_existing_jobs_and_complete_many_respects_lease
     async with db.connection() as conn:
         rows = await (await conn.execute("SELECT key FROM test_jobs ORDER BY key")).fetchall()
     assert [r[0] for r in rows] == ["new-1", "new-2"]
+
+
+async def test_a_consumed_event_adds_its_job_exactly_once_grouped_with_others(queue_db):
+    import uuid
+
+    db = queue_db
+    queue = WorkQueue(db, "test_jobs", owner="w")
+    events = [uuid.uuid4() for _ in range(40)]
+    # A burst at once: grouped into a few statements, each event's answer its own.
+    first = await asyncio.gather(
+        *(
+            queue.enqueue_for_event("c", event, f"job-{i}", delay_s=0.0, state={"n": i})
+            for i, event in enumerate(events)
+        )
+    )
+    assert first == [True] * 40
+    assert queue._event_jobs.batches < 40
+    # Redelivered (two of them at once, beside a new one): nothing added, the new one is.
+    again = await asyncio.gather(
+        queue.enqueue_for_event("c", events[0], "job-0", delay_s=0.0, state={"n": 99}),
+        queue.enqueue_for_event("c", events[1], "job-1", delay_s=0.0),
+        queue.enqueue_for_event("c", uuid.uuid4(), "job-new", delay_s=60.0, state={"n": 41}),
+    )
+    assert again == [False, False, True]
+    # Another consumer's record of the same event is its own.
+    assert await queue.enqueue_for_event("other", events[2], "job-2-other", delay_s=0.0) is True
+    async with db.connection() as conn:
+        rows = await (await conn.execute("SELECT key, state FROM test_jobs ORDER BY key")).fetchall()
+        tracked = await (
+            await conn.execute("SELECT consumer, count(*) FROM consumer_tracking GROUP BY 1 ORDER BY 1")
+        ).fetchall()
+    states = dict(rows)
+    assert len(states) == 42 and states["job-0"] == {"n": 0}
+    assert tracked == [("c", 41), ("other", 1)]
+    claimed = {job.key for job in await queue.claim(100)}
+    assert "job-new" not in claimed and len(claimed) == 41  # its delay holds it back

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import tempfile
 import time
@@ -76,6 +77,29 @@ async def _generate_rate(stub: generation_pb2_grpc.GenerationServiceStub, n: int
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return n / (time.perf_counter() - started)
+
+
+def _cpu_by_part(stack) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """CPU seconds so far of each service process, this process (the client and the fake
+    provider), PostgreSQL's and NATS's processes on this machine."""
+    parts: dict[str, float] = {}
+
+    def add(part: str, process: psutil.Process) -> None:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            parts[part] = parts.get(part, 0.0) + times.user + times.system
+
+    for name, service in stack.services.items():
+        if service.process is not None:
+            add(name, psutil.Process(service.process.pid))
+    add("benchmark", psutil.Process())
+    for process in psutil.process_iter(["name"]):
+        name = process.info["name"] or ""
+        if name.startswith("postgres"):
+            add("postgres", process)
+        elif name.startswith("nats-server"):
+            add("nats", process)
+    return parts
 
 
 async def _metrics(port: int) -> str:
@@ -167,6 +191,7 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
                     print("Generate (validate and quote through the catalog, TaskCreated + dispatch job):")
                     await _generate_rate(stub, 200, concurrency)  # warm-up
                     await _until_terminal(db, 200)
+                    cpu_before = _cpu_by_part(stack)
                     started = time.perf_counter()
                     rate = await _generate_rate(stub, generates, concurrency)
                 print(f"  {generates} calls at concurrency {concurrency}: {rate:,.0f}/s (target ≥ 1,000/s)")
@@ -182,6 +207,17 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
                     f"  end to end: {finished:,} of {generates:,} tasks with their outcome "
                     f"{elapsed:.1f} s after the first call: {finished / elapsed:,.0f} tasks/s"
                 )
+                # Per finished task, what each part spent: unlike the rates, a neighbour's load on
+                # the machine hardly changes these.
+                spent = {
+                    part: seconds - cpu_before.get(part, 0.0) for part, seconds in _cpu_by_part(stack).items()
+                }
+                shares = ", ".join(
+                    f"{part} {seconds / max(finished, 1) * 1000:.2f}"
+                    for part, seconds in sorted(spent.items(), key=lambda kv: -kv[1])
+                )
+                total = sum(spent.values()) / max(finished, 1) * 1000
+                print(f"  CPU per finished task: {total:.2f} ms ({shares})")
                 # A failing task is cheaper than a finished one (no checks): the figures above
                 # mean something only if these are zero.
                 failed = await _count_events(db, UNSUCCESSFUL)

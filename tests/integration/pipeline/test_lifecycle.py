@@ -192,3 +192,25 @@ async def test_local_provider_end_to_end(pipeline):
     assert task.provider_slug == "local" and task.results
     if HAS_STORAGE:
         assert task.status == generation_pb2.SUCCESS
+
+
+async def test_first_check_uses_the_state_folded_from_the_tasks_events(pipeline):
+    """The poller builds a dispatched task's state from the events its schedule consumer already
+    receives: the same state a read of the stream gives, so its checks read nothing."""
+    pipeline.fakes["kie"].script = Script(polls_to_finish=10**6)
+    worker = pipeline.stack.extra("poller", "worker")
+    created = await pipeline.generate("kie-nano-banana", prompt="a quiet harbour")
+    await pipeline.wait_for(created.id, lambda t: t.status == generation_pb2.PROCESSING)
+    for _ in range(100):
+        if worker.checks >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert worker.checks >= 2
+    assert worker.stream_reads == 0
+    cached = worker.cached(created.id)
+    loaded = await worker.repo.load(created.id)
+    assert cached is not None
+    assert cached.history == loaded.history == ("TaskCreated", "TaskDispatching", "TaskDispatched")
+    for name in ("version", "status", "model", "created", "provider_task_id", "parameters", "created_at"):
+        assert getattr(cached, name) == getattr(loaded, name), name
+    assert cached.correlation_id == loaded.correlation_id and cached.correlation_id
