@@ -23,8 +23,8 @@ from aigen.eventstore.mapper import decode
 from aigen.eventstore.store import COLUMNS as EVENT_COLUMNS
 from aigen.eventstore.store import Conn, RecordedEvent, recorded
 from aigen.projections.runner import Projection
-from aigen.tasks.domain import TaskState, evolve, task_id_of
-from aigen.tasks.views import PROTO_TO_STATUS, task_view, timestamp
+from aigen.tasks.domain import Status, TaskState, evolve, task_id_of
+from aigen.tasks.views import PROTO_TO_STATUS, results_of, timestamp
 from aigen.v1 import common_pb2, events_pb2, generation_pb2
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message
@@ -131,37 +131,44 @@ UPSERT = """
 
 
 def _row(state: TaskState) -> tuple[Any, ...]:
-    view = task_view(state)
-    quote_usd = _usd(view.quote.usd) or Decimal(0)
-    charge_usd = _usd(view.charge.usd) if view.HasField("charge") else None
+    """The row of `task_view(state)`, made from the state itself: the projection writes one per
+    task and batch, and building the whole client view first cost more than the rest."""
+    created = state.created
+    assert created is not None  # only tasks that exist are written
+    model = state.model
+    charge = state.charge
+    if state.status is Status.FAILED and state.error is not None:
+        error_code, error_message = state.error.code, state.error.message
+    elif state.status is Status.CANCELLED:
+        error_code, error_message = "CANCELLED", state.cancel_reason
+    else:
+        error_code, error_message = "", ""
     return (
         state.id,
         state.version,
         state.status.value,
-        view.progress,
-        view.model_id,
-        view.model_slug,
-        view.provider_slug,
-        common_pb2.OutputType.Name(view.output_type),
-        view.prompt,
-        Jsonb(list(view.input_images)),
-        view.number_of_outputs,
-        Jsonb(state.parameters or {}),  # MessageToDict of the view's Struct gives back the same
-        Jsonb([MessageToDict(r, preserving_proto_field_name=True) for r in view.results]),
-        view.results_stored,
-        view.provider_task_id,
-        view.error.code or None,
-        view.error.message or None,
-        Jsonb(MessageToDict(view.quote, preserving_proto_field_name=True)),
-        quote_usd,
-        Jsonb(MessageToDict(view.charge, preserving_proto_field_name=True))
-        if view.HasField("charge")
-        else None,
-        charge_usd,
-        view.shot_id,
-        view.owner,
-        view.request_id,
-        view.webhook_url,
+        state.progress,
+        model.model_id if model else "",
+        model.model_slug if model else "",
+        model.provider_slug if model else "",
+        common_pb2.OutputType.Name(created.model.output_type),
+        created.prompt,
+        Jsonb(list(created.input_images)),
+        created.number_of_outputs,
+        Jsonb(state.parameters or {}),
+        Jsonb([MessageToDict(r, preserving_proto_field_name=True) for r in results_of(state)]),
+        state.results_stored,
+        state.provider_task_id,
+        error_code or None,
+        error_message or None,
+        Jsonb(MessageToDict(created.quote, preserving_proto_field_name=True)),
+        _usd(created.quote.usd) or Decimal(0),
+        Jsonb(MessageToDict(charge, preserving_proto_field_name=True)) if charge is not None else None,
+        _usd(charge.usd) if charge is not None else None,
+        created.shot_id,
+        created.owner,
+        created.request_id,
+        created.webhook_url,
         state.created_at,
         state.updated_at,
         state.completed_at if state.terminal else None,

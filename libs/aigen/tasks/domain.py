@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -115,79 +115,81 @@ class TaskState:
 
 
 def evolve(state: TaskState, message: Message, at: datetime) -> TaskState:
-    """The state after one event. Unknown event types leave the state as it was."""
-    s = replace(
-        state,
-        version=state.version + 1,
-        updated_at=at,
-        history=(*state.history, type(message).__name__),
-    )
+    """The state after one event. Unknown event types leave the state as it was (but counted)."""
+    changes = _changes(state, message, at)
+    changes["version"] = state.version + 1
+    changes["updated_at"] = at
+    changes["history"] = (*state.history, type(message).__name__)
+    # `dataclasses.replace` would walk the fields and run __init__: a few microseconds that every
+    # process pays for every event it reads or writes. The state is frozen to its users; a copy of
+    # its attributes with the changes applied is the same value, made once.
+    new = object.__new__(TaskState)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
+def _changes(s: TaskState, message: Message, at: datetime) -> dict[str, Any]:
     if isinstance(message, events_pb2.TaskCreated):
-        return replace(
-            s,
-            created=message,
-            model=message.model,
-            parameters=MessageToDict(message.parameters),
-            created_at=at,
-            status=Status.PENDING,
-        )
+        return {
+            "created": message,
+            "model": message.model,
+            "parameters": MessageToDict(message.parameters),
+            "created_at": at,
+            "status": Status.PENDING,
+        }
     if isinstance(message, events_pb2.TaskDispatching):
-        return replace(
-            s,
-            dispatch_attempts=s.dispatch_attempts + 1,
-            model_attempts=s.model_attempts + 1,
-            dispatch_in_flight=True,
-            model=message.model,
-        )
+        return {
+            "dispatch_attempts": s.dispatch_attempts + 1,
+            "model_attempts": s.model_attempts + 1,
+            "dispatch_in_flight": True,
+            "model": message.model,
+        }
     if isinstance(message, events_pb2.DispatchAttemptFailed):
-        return replace(s, dispatch_in_flight=False)
+        return {"dispatch_in_flight": False}
     if isinstance(message, events_pb2.TaskFailedOver):
-        return replace(
-            s,
-            failed_over_from=(*s.failed_over_from, message.from_model_slug),
-            model=message.model,
-            parameters=MessageToDict(message.parameters),
-            model_attempts=0,
-        )
+        return {
+            "failed_over_from": (*s.failed_over_from, message.from_model_slug),
+            "model": message.model,
+            "parameters": MessageToDict(message.parameters),
+            "model_attempts": 0,
+        }
     if isinstance(message, events_pb2.TaskDispatched):
-        return replace(
-            s,
-            status=Status.PROCESSING,
-            provider_task_id=message.provider_task_id,
-            model=message.model,
-            callback_requested=message.callback_requested,
-            dispatch_in_flight=False,
-        )
+        return {
+            "status": Status.PROCESSING,
+            "provider_task_id": message.provider_task_id,
+            "model": message.model,
+            "callback_requested": message.callback_requested,
+            "dispatch_in_flight": False,
+        }
     if isinstance(message, events_pb2.TaskProgressed):
-        return replace(s, progress=max(s.progress, min(1.0, message.progress)))
+        return {"progress": max(s.progress, min(1.0, message.progress))}
     if isinstance(message, events_pb2.TaskCompleted):
-        return replace(
-            s,
-            status=Status.PROCESSING,
-            completed=True,
-            late=message.late,
-            provider_results=tuple(message.results),
-            charge=message.charge if message.HasField("charge") else s.charge,
-            progress=1.0,
-            dispatch_in_flight=False,
-            error=None if message.late else s.error,
-            completed_at=at,
-        )
+        return {
+            "status": Status.PROCESSING,
+            "completed": True,
+            "late": message.late,
+            "provider_results": tuple(message.results),
+            "charge": message.charge if message.HasField("charge") else s.charge,
+            "progress": 1.0,
+            "dispatch_in_flight": False,
+            "error": None if message.late else s.error,
+            "completed_at": at,
+        }
     if isinstance(message, events_pb2.ResultsStored):
-        return replace(s, status=Status.SUCCESS, results_stored=True, stored_results=tuple(message.results))
+        return {"status": Status.SUCCESS, "results_stored": True, "stored_results": tuple(message.results)}
     if isinstance(message, events_pb2.TaskFailed):
-        return replace(
-            s,
-            status=Status.FAILED,
-            dispatch_in_flight=False,
-            error=TaskError(message.code, message.message, message.retryable, message.stage),
-            completed_at=at,
-        )
+        return {
+            "status": Status.FAILED,
+            "dispatch_in_flight": False,
+            "error": TaskError(message.code, message.message, message.retryable, message.stage),
+            "completed_at": at,
+        }
     if isinstance(message, events_pb2.TaskCancelled):
-        return replace(s, status=Status.CANCELLED, cancel_reason=message.reason, completed_at=at)
+        return {"status": Status.CANCELLED, "cancel_reason": message.reason, "completed_at": at}
     if isinstance(message, events_pb2.TaskDeleted):
-        return replace(s, deleted_at=at)
-    return s
+        return {"deleted_at": at}
+    return {}
 
 
 def replay(task_id: str, events: Iterable[tuple[Message, datetime]]) -> TaskState:
