@@ -3,8 +3,9 @@
 A task counts once, for the model that served it (after a failover, the alternative), when the
 provider delivered its results (`TaskCompleted`, late completions included).
 
-A batch is worked out in memory and written in three statements at its end (which model serves
-which task, tasks no longer waiting, counts added), instead of a statement per event.
+A batch is worked out in memory and written in a few statements at its end (the rows of tasks
+completed now that started earlier, read and removed at once; which model serves which task; tasks
+no longer waiting; counts added), instead of a statement per event.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ class ModelUsageProjection(Projection):
         # table says.
         self._serving: dict[str, str | None] = {}
         self._counts: Counter[str] = Counter()
+        # Completed tasks whose model is in the table (they started in an earlier batch).
+        self._unresolved: list[str] = []
 
     def begin_batch(self) -> None:
-        self._serving, self._counts = {}, Counter()
+        self._serving, self._counts, self._unresolved = {}, Counter(), []
 
     async def apply(self, conn: Conn, event: RecordedEvent, message: Message) -> None:
         if isinstance(message, (events_pb2.TaskCreated, events_pb2.TaskDispatched)):
@@ -49,20 +52,24 @@ class ModelUsageProjection(Projection):
             task_id = message.task_id
             if task_id in self._serving:
                 model_slug = self._serving[task_id]
+                if model_slug is not None:
+                    self._counts[model_slug] += 1
             else:
-                row = await (
-                    await conn.execute(
-                        "SELECT model_slug FROM catalog_usage_tasks WHERE task_id = %s", (task_id,)
-                    )
-                ).fetchone()
-                model_slug = row[0] if row is not None else None
-            if model_slug is not None:
-                self._counts[model_slug] += 1
+                # Served as the table says: counted at the end of the batch, with the others.
+                self._unresolved.append(task_id)
             self._serving[task_id] = None  # counted once: a second completion finds nothing
 
     async def end_batch(self, conn: Conn) -> None:
         serving, self._serving = self._serving, {}
         counts, self._counts = self._counts, Counter()
+        unresolved, self._unresolved = self._unresolved, []
+        if unresolved:
+            # Their rows go and their models count, in one statement rather than a read per task.
+            cursor = await conn.execute(
+                "DELETE FROM catalog_usage_tasks WHERE task_id = ANY(%s) RETURNING model_slug", (unresolved,)
+            )
+            rows = await cursor.fetchall()
+            counts.update(row[0] for row in rows)
         waiting = {task: model for task, model in serving.items() if model is not None}
         done = [task for task, model in serving.items() if model is None]
         if waiting:
