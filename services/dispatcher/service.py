@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from aigen import context, errors
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.notifier import StreamNotifier
-from aigen.eventstore.store import ConcurrencyError, Conn, EventStore, NewEvent, StreamAppend
+from aigen.eventstore.store import ConcurrencyError, Conn, EventStore, ManyDuplicate, NewEvent, StreamAppend
 from aigen.groupcommit import GroupCommit
 from aigen.modeldefs.requests import check_request, price_quote
 from aigen.providers.images import InputImageError, check_input_images
@@ -54,6 +54,7 @@ class _Replayed(Exception):
 class _NewTask:
     task_id: str
     event: NewEvent
+    request_id: str | None = None
 
 
 class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
@@ -77,8 +78,12 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         self.notifier = notifier
         self.wake_worker = wake_worker
         self.hand_over = hand_over
+        # Two submissions with one request id never share a batch: the second is a replay.
         self._creations: GroupCommit[_NewTask, None] = GroupCommit(
-            self._create_many, self._create, key=lambda t: t.task_id, retry_alone=(ConcurrencyError,)
+            self._create_many,
+            self._create,
+            key=lambda t: t.request_id or t.task_id,
+            retry_alone=(ConcurrencyError, ManyDuplicate),
         )
 
     # --- Generate ------------------------------------------------------------------------------
@@ -145,14 +150,12 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         key = domain.idempotency_key(owner, request.request_id) if request.request_id else None
         event = to_new_event(created)
         with context.bound(task=task_id):
-            if key is None:
-                # Nothing to look up: the task shares a transaction with the others created now.
-                await self._creations.submit(_NewTask(task_id, event))
-            else:
-                try:
-                    await self._create(_NewTask(task_id, event), request_id=key)
-                except _Replayed as replayed:
-                    return await self._replay_of(task_domain.task_id_of(replayed.stream_id), created)
+            # The task shares a transaction with the others created now. A request id appended
+            # before refuses the batch; each is then created alone, and the replay is told.
+            try:
+                await self._creations.submit(_NewTask(task_id, event, key))
+            except _Replayed as replayed:
+                return await self._replay_of(task_domain.task_id_of(replayed.stream_id), created)
             log.info("task created for %s (quote %s)", model.slug, quote.display)
         # The stream holds exactly TaskCreated now: its view needs no read back, and the dispatch
         # worker of this process can start from this state instead of reading the stream.
@@ -171,13 +174,13 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         self.wake_worker()
         return task_view(state)
 
-    async def _create(self, task: _NewTask, *, request_id: str | None = None) -> None:
+    async def _create(self, task: _NewTask) -> None:
         async with self.db.transaction() as conn:
             # The job first, the append last: the append holds the log's position counter until
             # the commit, so nothing else runs while it is held.
             await self.jobs.enqueue(conn, task.task_id)
             result = await self.store.append(
-                task_domain.stream_id(task.task_id), 0, [task.event], request_id=request_id, conn=conn
+                task_domain.stream_id(task.task_id), 0, [task.event], request_id=task.request_id, conn=conn
             )
             if result.duplicate:
                 raise _Replayed(result.stream_id)  # rolls the job back: no task of that id
@@ -189,7 +192,8 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
             await self.jobs.enqueue_many(conn, keys)
 
         await self.store.append_many(
-            [StreamAppend(task_domain.stream_id(t.task_id), 0, [t.event]) for t in tasks], alongside=enqueue
+            [StreamAppend(task_domain.stream_id(t.task_id), 0, [t.event], t.request_id) for t in tasks],
+            alongside=enqueue,
         )
         return [None] * len(tasks)
 

@@ -55,6 +55,12 @@ class Gateway:
     callback_secret: str
 
 
-def gateway(request: Request) -> Gateway:
+def gateway_of(request: Request) -> Gateway:
     found: Gateway = request.app.state.gateway
     return found
+
+
+async def gateway(request: Request) -> Gateway:
+    """The dependency. A coroutine, so FastAPI calls it on the event loop: a plain function
+    dependency is run in a worker thread, a thread hand-off on every request."""
+    return gateway_of(request)

@@ -231,3 +231,45 @@ async def test_append_many_refuses_a_stream_named_twice(db):
     store = EventStore(db)
     with pytest.raises(ValueError, match="more than once"):
         await store.append_many([StreamAppend("s", 0, events("a")), StreamAppend("s", 1, events("b"))])
+
+
+async def test_append_many_records_request_ids_and_refuses_all_on_a_replayed_one(db):
+    from aigen.eventstore.store import ManyDuplicate
+
+    store = EventStore(db)
+    first = await store.append_many(
+        [StreamAppend("s-1", 0, events("a"), "req-1"), StreamAppend("s-2", 0, events("b"))]
+    )
+    # Recorded as `append` records them: a single append of the same request is a replay.
+    replay = await store.append("s-other", 0, events("x"), request_id="req-1")
+    assert replay.duplicate and replay.stream_id == "s-1"
+    assert (replay.first_position, replay.last_position) == (first[0].first_position, first[0].last_position)
+    head = await store.head_position()
+    with pytest.raises(ManyDuplicate) as info:
+        await store.append_many(
+            [StreamAppend("s-3", 0, events("c"), "req-new"), StreamAppend("s-4", 0, events("d"), "req-1")]
+        )
+    assert info.value.request_ids == ["req-1"]
+    assert await store.head_position() == head  # nothing written
+    assert await store.read_stream("s-3") == []
+    assert not (await store.append("s-5", 0, events("e"), request_id="req-new")).duplicate
+    with pytest.raises(ValueError, match="request id more than once"):
+        await store.append_many(
+            [StreamAppend("s-6", 0, events("f"), "r"), StreamAppend("s-7", 0, events("g"), "r")]
+        )
+
+
+async def test_append_many_racing_an_append_of_the_same_request_id_refuses_cleanly(db):
+    from aigen.eventstore.store import ManyDuplicate
+
+    store = EventStore(db)
+    outcomes = await asyncio.gather(
+        *(store.append_many([StreamAppend(f"m-{i}", 0, events("a"), "same")]) for i in range(4)),
+        *(store.append(f"a-{i}", 0, events("a"), request_id="same") for i in range(4)),
+        return_exceptions=True,
+    )
+    written = [o for o in outcomes if isinstance(o, list)] + [
+        o for o in outcomes if not isinstance(o, (list, BaseException)) and not o.duplicate
+    ]
+    assert len(written) == 1  # one append took the request id; the others replayed or were refused
+    assert all(isinstance(o, ManyDuplicate) for o in outcomes if isinstance(o, BaseException))

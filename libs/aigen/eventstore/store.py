@@ -169,17 +169,23 @@ FROM ins
 # Many streams at once (group commit): every stream's version checked against what its caller
 # expected, then one counter update for all the events, one insert, one notification per stream.
 # A single mismatch refuses the whole statement, naming every mismatched stream in the detail as
-# "<stream id>=<actual version>" separated by newlines; nothing is written.
+# "<stream id>=<actual version>" separated by newlines; nothing is written. Appends that carry a
+# request id are recorded like `append`'s; one whose request id was appended before refuses the
+# whole statement too (AG208, the request ids in the detail).
 _APPEND_MANY_SQL = """
 WITH item AS (
-    SELECT * FROM unnest(%(streams)s::text[], %(expected)s::int[])
-                  WITH ORDINALITY AS i(stream_id, expected, idx)
+    SELECT * FROM unnest(%(streams)s::text[], %(expected)s::int[], %(requests)s::text[])
+                  WITH ORDINALITY AS i(stream_id, expected, request, idx)
 ), cur AS (
-    SELECT item.idx, item.stream_id, item.expected,
+    SELECT item.idx, item.stream_id, item.expected, item.request,
            coalesce((SELECT max(version) FROM events e WHERE e.stream_id = item.stream_id), 0) AS v
     FROM item
+), prior AS (
+    SELECT r.request_id FROM event_requests r JOIN item ON r.request_id = item.request
 ), checked AS (
-    SELECT CASE WHEN EXISTS (SELECT 1 FROM cur WHERE cur.v <> cur.expected)
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM prior)
+                THEN events_refuse('AG208', (SELECT string_agg(request_id, E'\\n') FROM prior))
+                WHEN EXISTS (SELECT 1 FROM cur WHERE cur.v <> cur.expected)
                 THEN events_refuse('AG409', (SELECT string_agg(stream_id || '=' || v, E'\\n')
                                              FROM cur WHERE cur.v <> cur.expected))
                 ELSE 0 END AS refused
@@ -196,6 +202,14 @@ WITH item AS (
          WITH ORDINALITY AS e(item, step, event_id, type, payload, metadata, ord)
          JOIN cur ON cur.idx = e.item
     RETURNING global_position, version, stream_id
+), req AS (
+    INSERT INTO event_requests
+        (request_id, stream_id, first_version, last_version, first_position, last_position)
+    SELECT cur.request, ins.stream_id, min(ins.version), max(ins.version),
+           min(ins.global_position), max(ins.global_position)
+    FROM ins JOIN cur ON cur.stream_id = ins.stream_id
+    WHERE cur.request IS NOT NULL
+    GROUP BY cur.request, ins.stream_id
 )
 SELECT stream_id, min(version), max(version), min(global_position), max(global_position),
        pg_notify(%(channel)s, max(global_position)::text || ' ' || stream_id)
@@ -210,6 +224,17 @@ class StreamAppend:
     stream_id: str
     expected_version: int
     events: Sequence[NewEvent]
+    request_id: str | None = None  # as `append`'s: recorded, and refused if appended before
+
+
+class ManyDuplicate(Exception):
+    """`append_many` refused: a request id among its appends was appended before (or is being
+    appended by a transaction that committed first). Nothing was written; `append` one by one
+    tells which appends are replays."""
+
+    def __init__(self, request_ids: Sequence[str]) -> None:
+        super().__init__(", ".join(request_ids) or "a request id was taken meanwhile")
+        self.request_ids = list(request_ids)
 
 
 class ManyConflict(ConcurrencyError):
@@ -259,7 +284,11 @@ def _event_arrays(events: Sequence[NewEvent]) -> dict[str, list[Any]]:
     }
 
 
-def _many_refusal(exc: psycopg.Error) -> ManyConflict | None:
+def _many_refusal(exc: psycopg.Error) -> ManyConflict | ManyDuplicate | None:
+    if exc.sqlstate == DUPLICATE:
+        return ManyDuplicate((exc.diag.message_detail or "").splitlines())
+    if isinstance(exc, psycopg.errors.UniqueViolation) and exc.diag.constraint_name == "event_requests_pkey":
+        return ManyDuplicate([])  # a concurrent append recorded one of the request ids first
     if exc.sqlstate == CONFLICT:
         actual: dict[str, int] = {}
         for line in (exc.diag.message_detail or "").splitlines():
@@ -346,7 +375,9 @@ class EventStore:
 
         Each stream must be named once and with an explicit expected version (0 for a new one).
         If any stream is not at its expected version, nothing is written and `ManyConflict` names
-        every such stream. With `conn` the statement joins the caller's transaction, as `append`.
+        every such stream; if any request id was appended before, nothing is written and
+        `ManyDuplicate` names them. With `conn` the statement joins the caller's transaction, as
+        `append`.
 
         Without `conn`, `alongside` runs the caller's own statements first in the same transaction
         (they must not read results: the connection is in pipeline mode). BEGIN, those statements,
@@ -370,9 +401,13 @@ class EventStore:
                 items.append(index)
                 steps.append(step)
                 events.append(event)
+        requests = [a.request_id for a in appends if a.request_id is not None]
+        if len(set(requests)) != len(requests):
+            raise ValueError("append_many names a request id more than once")
         params = {
             "streams": streams,
             "expected": [a.expected_version for a in appends],
+            "requests": [a.request_id for a in appends],
             "count": len(events),
             "items": items,
             "steps": steps,

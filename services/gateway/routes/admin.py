@@ -497,7 +497,7 @@ async def revoke_key(key_id: KeyId, gw: Gw) -> dict[str, Any]:
 # --- ledger ---------------------------------------------------------------------------------------
 
 
-def ledger_filter(
+async def ledger_filter(
     key_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     model: Annotated[str | None, Query(min_length=1, max_length=200)] = None,

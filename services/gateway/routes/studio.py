@@ -20,7 +20,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.message import Message
 
 from services.gateway.auth import admin
-from services.gateway.deps import gateway
+from services.gateway.deps import gateway_of
 from services.gateway.problems import Problem, bad_field
 from services.gateway.routes.callbacks import limited_body
 from services.gateway.routes.docs import problems
@@ -36,7 +36,7 @@ def _route(method: MethodDescriptor) -> Callable[[Request], Awaitable[dict[str, 
     request_class = message_factory.GetMessageClass(method.input_type)
 
     async def handler(request: Request) -> dict[str, Any]:
-        gw = gateway(request)
+        gw = gateway_of(request)
         if gw.services.studio is None:
             raise Problem(404, "STUDIO_NOT_AVAILABLE", "the Studio service is not configured")
         raw = await limited_body(request, _MAX_BODY)

@@ -86,3 +86,38 @@ async def test_limits_nul_and_request_ids(client):
     unknown = await client.get("/no/such/path")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_no_endpoint_or_dependency_runs_in_a_worker_thread():
+    """FastAPI runs plain-function endpoints and dependencies in a thread pool: a thread hand-off
+    per request that the gateway, whose work is all asynchronous, has no use for."""
+    import inspect
+
+    from fastapi.dependencies.utils import get_dependant
+    from fastapi.routing import APIRoute
+
+    def sync_calls(dependant, where: str) -> list[str]:
+        found = []
+        call = dependant.call
+        if call is not None:
+            target = call if inspect.isfunction(call) or inspect.ismethod(call) else type(call).__call__
+            if not inspect.iscoroutinefunction(target):
+                found.append(f"{where}: {getattr(call, '__name__', type(call).__name__)}")
+        for sub in dependant.dependencies:
+            found += sync_calls(sub, where)
+        return found
+
+    from services.gateway.routes import admin, callbacks, external, files, ops, studio
+
+    routers = [m.router for m in (admin, callbacks, external, files, ops, studio)]
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    routes += [r for r in app_with().routes if isinstance(r, APIRoute)]
+    assert len(routes) > 20
+    offenders = [name for route in routes for name in sync_calls(route.dependant, route.path)]
+    offenders += [
+        name
+        for router in routers
+        for depends in router.dependencies
+        for name in sync_calls(get_dependant(path="", call=depends.dependency), "router")
+    ]
+    assert offenders == []
