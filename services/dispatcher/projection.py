@@ -161,9 +161,9 @@ def _row(state: TaskState) -> tuple[Any, ...]:
         state.provider_task_id,
         error_code or None,
         error_message or None,
-        Jsonb(MessageToDict(created.quote, preserving_proto_field_name=True)),
+        Jsonb(_flat_dict(created.quote)),
         _usd(created.quote.usd) or Decimal(0),
-        Jsonb(MessageToDict(charge, preserving_proto_field_name=True)) if charge is not None else None,
+        Jsonb(_flat_dict(charge)) if charge is not None else None,
         _usd(charge.usd) if charge is not None else None,
         created.shot_id,
         created.owner,
@@ -174,6 +174,13 @@ def _row(state: TaskState) -> tuple[Any, ...]:
         state.completed_at if state.terminal else None,
         state.deleted_at,
     )
+
+
+def _flat_dict(message: Message) -> dict[str, Any]:
+    """What `MessageToDict(message, preserving_proto_field_name=True)` gives for a message of
+    string fields only (a price quote, a charge): its set fields by name, at a tenth of the cost.
+    Written for every task row, so it counts."""
+    return {field.name: value for field, value in message.ListFields()}
 
 
 COLUMNS = (

@@ -97,3 +97,15 @@ def test_the_row_reads_back_as_the_view_of_the_state(name):
     row = dict(zip(upsert_columns, _row(state), strict=True))
     selected = [getattr(row[c], "obj", row[c]) for c in (c.strip() for c in COLUMNS.split(","))]
     assert task_from_row(selected) == task_view(state)
+
+
+def test_the_flat_messages_written_as_json_have_string_fields_only():
+    """The row writes quotes and charges field by field, as MessageToDict does for strings."""
+    from google.protobuf.descriptor import FieldDescriptor
+    from google.protobuf.json_format import MessageToDict
+
+    from services.dispatcher.projection import _flat_dict
+
+    for message in (created().quote, completed().charge):
+        assert {f.type for f in message.DESCRIPTOR.fields} == {FieldDescriptor.TYPE_STRING}
+        assert _flat_dict(message) == MessageToDict(message, preserving_proto_field_name=True)
