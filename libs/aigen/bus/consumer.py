@@ -36,7 +36,7 @@ from aigen.bus.topology import ConsumerSpec
 from aigen.db.pool import Database
 from aigen.eventstore.mapper import EVENT_TYPES
 from aigen.eventstore.store import Conn
-from aigen.tracing import context_from, tracer
+from aigen.tracing import context_from, span
 from aigen.v1 import common_pb2
 
 log = logging.getLogger("aigen.consumer")
@@ -201,7 +201,8 @@ class Consumer:
             # The handler's log lines and spans continue the request that caused the event.
             with (
                 context.bound(correlation=envelope.correlation_id or None),
-                tracer("aigen.bus").start_as_current_span(
+                span(
+                    "aigen.bus",
                     f"{self.spec.durable} {envelope.type.rsplit('.', 1)[-1]}",
                     context=context_from(dict(envelope.trace_context)),
                     kind=trace.SpanKind.CONSUMER,

@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from aigen import context, errors, metrics
 from aigen.grpcx.status import to_grpc_status
-from aigen.tracing import context_from, current_trace_context, tracer
+from aigen.tracing import context_from, current_trace_context, span
 
 log = logging.getLogger("aigen.grpc")
 
@@ -72,7 +72,7 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
             failed: BaseException | None = None
             with (
                 context.bound(correlation=correlation),
-                tracer().start_as_current_span(method, context=parent, kind=trace.SpanKind.SERVER),
+                span("aigen", method, context=parent, kind=trace.SpanKind.SERVER),
             ):
                 if send_metadata:
                     await ctx.send_initial_metadata(((CORRELATION_HEADER, correlation),))

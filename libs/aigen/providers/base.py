@@ -203,7 +203,8 @@ class BaseAdapter(ABC):
         provider request metrics; neither records the URL, which can carry ids or keys."""
         provider = self.model.provider.slug
         started = time.perf_counter()
-        with tracing.tracer("aigen.providers").start_as_current_span(
+        with tracing.span(
+            "aigen.providers",
             f"{provider} {method}",
             kind=trace.SpanKind.CLIENT,
             attributes={

@@ -25,7 +25,8 @@ def task_scope(state: TaskState, name: str) -> Iterator[None]:
         attributes["aigen.model"] = state.model.model_slug
     with (
         context.bound(correlation=state.correlation_id or None, task=state.id),
-        tracing.tracer("aigen.tasks").start_as_current_span(
+        tracing.span(
+            "aigen.tasks",
             name,
             context=tracing.context_from(state.trace_context),
             kind=trace.SpanKind.INTERNAL,
