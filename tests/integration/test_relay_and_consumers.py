@@ -253,27 +253,3 @@ async def test_handler_failures_are_retried_and_poison_is_dead_lettered(applied_
     with contextlib.suppress(Exception):
         await js.delete_consumer(spec.stream, spec.durable)
     assert spec.config().ack_policy == js_api.AckPolicy.EXPLICIT
-
-
-async def test_a_pipelined_delivery_commits_once_and_a_redelivery_takes_its_effect_back(db):
-    from aigen.bus.consumer import AlreadyProcessed
-    from aigen.db import migrations
-
-    await migrations.apply(db, migrations.load("aigen.eventstore", "eventstore"))
-    async with db.connection() as conn:
-        await conn.execute("CREATE TABLE effects (n int)")
-    envelope = common_pb2.EventEnvelope(event_id="5f0c5d1e-8a43-4d59-9a57-0c3c1f0e9b11", type="x")
-
-    def delivery() -> Delivery:
-        return Delivery(consumer="c", envelope=envelope, message=None, num_delivered=1, db=db)
-
-    first = delivery()
-    async with first.pipelined() as conn:
-        await conn.execute("INSERT INTO effects VALUES (1)")
-    assert first._tracked
-    with pytest.raises(AlreadyProcessed):
-        async with delivery().pipelined() as conn:
-            await conn.execute("INSERT INTO effects VALUES (2)")
-    async with db.connection() as conn:
-        rows = await (await conn.execute("SELECT n FROM effects")).fetchall()
-    assert rows == [(1,)]

@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import nats.errors
-import psycopg
 from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -86,24 +85,6 @@ class Delivery:
             if await cursor.fetchone() is None:
                 raise AlreadyProcessed
             yield conn
-        self._tracked = True
-
-    @contextlib.asynccontextmanager
-    async def pipelined(self) -> AsyncIterator[Conn]:
-        """`transaction()` in one round trip, for effects that read nothing back: BEGIN, the
-        tracking row, the handler's statements and COMMIT go to the server together. A redelivered
-        event meets its tracking row, which rolls the whole transaction back: AlreadyProcessed."""
-        try:
-            async with self.db.connection() as conn, conn.pipeline(), conn.transaction():
-                await conn.execute(
-                    "INSERT INTO consumer_tracking (consumer, event_id) VALUES (%s, %s)",
-                    (self.consumer, self.event_id),
-                )
-                yield conn
-        except psycopg.errors.UniqueViolation as exc:
-            if exc.diag.constraint_name == "consumer_tracking_pkey":
-                raise AlreadyProcessed from None
-            raise
         self._tracked = True
 
     async def in_progress(self) -> None:
