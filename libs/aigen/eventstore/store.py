@@ -181,7 +181,7 @@ WITH item AS (
            coalesce((SELECT max(version) FROM events e WHERE e.stream_id = item.stream_id), 0) AS v
     FROM item
 ), prior AS (
-    SELECT r.request_id FROM event_requests r JOIN item ON r.request_id = item.request
+    SELECT request_id FROM event_requests WHERE request_id = ANY(%(requests)s::text[])
 ), checked AS (
     SELECT CASE WHEN EXISTS (SELECT 1 FROM prior)
                 THEN events_refuse('AG208', (SELECT string_agg(request_id, E'\\n') FROM prior))
