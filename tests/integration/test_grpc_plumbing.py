@@ -33,6 +33,8 @@ class FakeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
                     errors.Violation("prompt", "is required"),
                 ],
             )
+        if request.id == "ok":
+            return catalog_pb2.Model(id="ok", slug="ok")
         if request.id == "boom":
             raise RuntimeError("secret internals")
         if request.id == "busy":
@@ -110,6 +112,30 @@ async def test_correlation_id_propagates_from_the_caller(served):
         with context.bound(correlation="corr-123"), pytest.raises(errors.NotFound):
             await call(stub.GetModel, catalog_pb2.GetModelRequest(id="x"))
     assert servicer.seen_correlation == "corr-123"
+
+
+async def test_the_correlation_id_comes_back_in_the_trailers_of_answers_and_errors(served):
+    server, _ = served
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        stub = catalog_pb2_grpc.CatalogServiceStub(ch)
+        refused = stub.GetModel(
+            catalog_pb2.GetModelRequest(id="bad"), metadata=(("x-correlation-id", "c-1"),)
+        )
+        with pytest.raises(grpc.RpcError) as bad:
+            await refused
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        trailers = dict(await refused.trailing_metadata())
+        assert trailers["x-correlation-id"] == "c-1"
+        assert "grpc-status-details-bin" in trailers  # the rich error details are still there
+        answered = stub.GetModel(
+            catalog_pb2.GetModelRequest(id="ok"), metadata=(("x-correlation-id", "c-2"),)
+        )
+        assert (await answered).slug == "ok"
+        assert dict(await answered.trailing_metadata())["x-correlation-id"] == "c-2"
+        unknown = stub.GetModel(catalog_pb2.GetModelRequest(id="x"))
+        with pytest.raises(grpc.RpcError):
+            await unknown
+        assert dict(await unknown.trailing_metadata())["x-correlation-id"]  # made up when not sent
 
 
 async def test_reflection_lists_the_services(served):

@@ -50,7 +50,11 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
         async def fail(exc: Exception, ctx: aio.ServicerContext) -> None:
             if isinstance(exc, errors.DomainError):
                 status = to_grpc_status(exc)
-                await ctx.abort(status.code, status.details, status.trailing_metadata)
+                await ctx.abort(
+                    status.code,
+                    status.details,
+                    (*status.trailing_metadata, (CORRELATION_HEADER, correlation)),
+                )
             log.exception("%s failed", method)
             await ctx.abort(grpc.StatusCode.INTERNAL, "internal error (see the service log)")
 
@@ -75,7 +79,9 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[misc]
                 span("aigen", method, context=parent, kind=trace.SpanKind.SERVER),
             ):
                 if send_metadata:
-                    await ctx.send_initial_metadata(((CORRELATION_HEADER, correlation),))
+                    # In the trailers, which are sent anyway: initial metadata sent on its own is
+                    # an extra write per call (~15 % of a small call's CPU, client and server).
+                    ctx.set_trailing_metadata(((CORRELATION_HEADER, correlation),))
                 try:
                     yield
                 except Exception as exc:
