@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
+from aigen.config import ConfigError
 from aigen.eventstore.notifier import StreamNotifier
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import channel
@@ -23,7 +25,22 @@ from services.dispatcher.dispatch import Dispatcher
 from services.dispatcher.projection import TaskProjection
 from services.dispatcher.service import GenerationService
 
+log = logging.getLogger("aigen.dispatcher")
+
 DISPATCH_CONCURRENCY = 32  # provider submissions in flight per dispatcher
+
+
+def dispatch_workers() -> int:
+    """AIGEN_DISPATCH_WORKERS: provider submissions in flight in this replica; 0 makes it serve
+    the API only (submissions and reads), leaving the dispatching to replicas that have workers."""
+    raw = os.environ.get("AIGEN_DISPATCH_WORKERS", "")
+    try:
+        workers = int(raw) if raw else DISPATCH_CONCURRENCY
+    except ValueError:
+        raise ConfigError(f"AIGEN_DISPATCH_WORKERS must be a whole number, not {raw!r}") from None
+    if workers < 0:
+        raise ConfigError("AIGEN_DISPATCH_WORKERS must be 0 (API only) or more")
+    return workers
 
 
 async def build(runtime: Runtime) -> list[Registration]:
@@ -35,7 +52,8 @@ async def build(runtime: Runtime) -> list[Registration]:
     access = ProviderAccess(catalog, sealer)
     store = EventStore(runtime.db)
     jobs = WorkQueue(runtime.db, "dispatch_jobs", lease_s=15.0, max_claims=10)
-    http = provider_http_client(DISPATCH_CONCURRENCY)
+    workers = dispatch_workers()
+    http = provider_http_client(max(1, workers))
     runtime.on_close(http.aclose)
     dispatcher = Dispatcher(
         repo=TaskRepository(store),
@@ -46,7 +64,7 @@ async def build(runtime: Runtime) -> list[Registration]:
         secret=settings.secret_key or "",
         callback_base_url=settings.callback_base_url,
         on_outcome=ErrorRecorder(store).on_dispatch,
-        concurrency=DISPATCH_CONCURRENCY,
+        concurrency=max(1, workers),
         breaker=BreakerGate(runtime.db, ttl_s=float(os.environ.get("AIGEN_BREAKER_CACHE_S", "3"))),
     )
     notifier = StreamNotifier(runtime.db)
@@ -59,9 +77,13 @@ async def build(runtime: Runtime) -> list[Registration]:
         access=access,
         notifier=notifier,
         wake_worker=dispatcher.wake,
-        hand_over=dispatcher.hand_over,
+        # Without a worker here, a created task is dispatched by another replica: nothing to hand.
+        hand_over=dispatcher.hand_over if workers else None,
     )
-    runtime.add_worker("dispatch", dispatcher.run)
+    if workers:
+        runtime.add_worker("dispatch", dispatcher.run)
+    else:
+        log.info("dispatch workers off (AIGEN_DISPATCH_WORKERS=0): this replica serves the API only")
     runtime.add_worker("projection:tasks", ProjectionRunner(runtime.db, TaskProjection()).run)
     runtime.extra["dispatcher"] = dispatcher
     return [

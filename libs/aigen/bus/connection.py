@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 import nats
 from nats.aio.client import Client as NATS
@@ -15,21 +16,25 @@ log = logging.getLogger("aigen.bus")
 
 
 async def connect(url: str, *, name: str = "aigen", timeout: float = 5.0) -> NATS:
+    client = NATS()
+
     async def on_error(exc: Exception) -> None:
         log.warning("nats: %s", exc)
 
     async def on_disconnect() -> None:
+        if client.is_closed:
+            return  # closed on purpose (shutdown): nothing to reconnect
         log.warning("nats: disconnected; reconnecting")
 
     async def on_reconnect() -> None:
         log.info("nats: reconnected")
 
     try:
-        return await asyncio.wait_for(
-            nats.connect(
+        await asyncio.wait_for(
+            client.connect(
                 url,
                 name=name,
-                connect_timeout=timeout,
+                connect_timeout=math.ceil(timeout),
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
@@ -41,6 +46,7 @@ async def connect(url: str, *, name: str = "aigen", timeout: float = 5.0) -> NAT
             ),
             timeout + 1,
         )
+        return client
     except (OSError, TimeoutError, nats.errors.Error) as exc:
         reason = str(exc) or type(exc).__name__
         raise StartupError(f"cannot reach NATS at {redact_url(url)}: {reason}") from exc

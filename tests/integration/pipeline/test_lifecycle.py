@@ -214,3 +214,36 @@ async def test_first_check_uses_the_state_folded_from_the_tasks_events(pipeline)
     for name in ("version", "status", "model", "created", "provider_task_id", "parameters", "created_at"):
         assert getattr(cached, name) == getattr(loaded, name), name
     assert cached.correlation_id == loaded.correlation_id and cached.correlation_id
+
+
+async def test_a_dispatcher_without_workers_serves_the_api_and_leaves_dispatching_to_others(
+    pg_url, nats_url, monkeypatch, tmp_path
+):
+    """AIGEN_DISPATCH_WORKERS=0: submissions are accepted and queued, no provider is called here."""
+    async with pipeline_running(
+        pg_url, nats_url, monkeypatch, tmp_path, env={"AIGEN_DISPATCH_WORKERS": "0"}
+    ) as pipeline:
+        created = await pipeline.generate("kie-nano-banana", prompt="left for another replica")
+        assert created.status == generation_pb2.PENDING
+        await asyncio.sleep(1.5)
+        assert (await pipeline.get(created.id)).status == generation_pb2.PENDING
+        assert pipeline.fakes["kie"].requests_to("/api/v1/jobs/createTask", "POST") == []
+        db = pipeline.stack.runtimes["dispatcher"].db
+        async with db.connection() as conn:
+            queued = await (await conn.execute("SELECT key FROM dispatch_jobs")).fetchall()
+        assert [row[0] for row in queued] == [created.id]
+
+
+async def test_a_bad_dispatch_workers_setting_stops_the_dispatcher_with_one_clear_line(monkeypatch):
+    from aigen.config import ConfigError
+
+    from services.dispatcher.server import dispatch_workers
+
+    monkeypatch.setenv("AIGEN_DISPATCH_WORKERS", "many")
+    with pytest.raises(ConfigError, match="AIGEN_DISPATCH_WORKERS must be a whole number"):
+        dispatch_workers()
+    monkeypatch.setenv("AIGEN_DISPATCH_WORKERS", "-1")
+    with pytest.raises(ConfigError, match="0 \\(API only\\) or more"):
+        dispatch_workers()
+    monkeypatch.setenv("AIGEN_DISPATCH_WORKERS", "4")
+    assert dispatch_workers() == 4
