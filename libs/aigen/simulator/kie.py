@@ -195,6 +195,13 @@ class KieFake(FakeProvider):
                 return envelope(451, f"Failed to fetch the image from {candidate}")
         return None
 
+    def _unused_id(self, make: Callable[[], str]) -> str:
+        """A task id in Kie's shape that no task of this fake has: ids made from the millisecond
+        and a few random digits can meet when tasks are created in the same millisecond."""
+        while (candidate := make()) in self.tasks:
+            pass
+        return candidate
+
     def _start_task(
         self,
         kind: str,
@@ -213,6 +220,9 @@ class KieFake(FakeProvider):
         task = self.new_task(kind, body, callback_url=body.get("callBackUrl"), **extra)
         del self.tasks[task.id]
         task.id = task_id or f"{kind}_{secrets.token_hex(12)}"
+        if task.id in self.tasks:
+            # Kie's ids are unique; a fake that reused one would point two tasks at one job.
+            raise RuntimeError(f"provider task id {task.id} is already taken")
         self.tasks[task.id] = task
         task.extra.update(ext=ext, count=count, credits=credits, created_ms=int(time.time() * 1000))
         fault = self.take_task_fault() if take_fault else None
@@ -326,7 +336,9 @@ class KieFake(FakeProvider):
             ext=spec.output,
             count=count,
             credits=spec.credits * count,
-            task_id=f"task_{family}_{int(time.time() * 1000)}{secrets.randbelow(1000):03d}",
+            task_id=self._unused_id(
+                lambda: f"task_{family}_{int(time.time() * 1000)}{secrets.randbelow(1000):03d}"
+            ),
             model=model,
         )
         if isinstance(task, Response):
