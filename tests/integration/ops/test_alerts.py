@@ -167,7 +167,10 @@ async def test_alerts_go_to_nats_and_to_webhooks_with_retries(pg_url, nats_url, 
             assert body["text"].startswith(":warning: [WARNING] dead_letters")
             assert body["alert"]["status"] == "raised" and body["alert"]["subject"] == "storage-completed"
             assert receiver.calls == 2  # the first attempt was refused, the retry went through
-            [alert] = await ops.alerts_of("dead_letters", "storage-completed")
+            # The alert list is a read model: it may follow the delivery a moment later.
+            [alert] = await ops.eventually(
+                lambda: ops.alerts_of("dead_letters", "storage-completed"), lambda a: len(a) == 1
+            )
             assert body["alert"]["id"] == alert.id
             deliveries = await call(
                 ops.alerts.ListAlertDeliveries, ops_pb2.ListAlertDeliveriesRequest(alert_id=alert.id)

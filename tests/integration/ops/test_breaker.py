@@ -66,6 +66,11 @@ async def test_half_failing_provider_opens_the_breaker_and_alerts_once_then_reco
                 lambda rule=rule: ops.stream_types(f"alert-{rule}-kie"),
                 lambda t: t == ["AlertRaised", "AlertResolved"],
             )
+            # The alert list is a read model: it follows the stream a moment later.
+            await ops.eventually(
+                lambda rule=rule: ops.alerts_of(rule, "kie"),
+                lambda alerts: [a.status for a in alerts] == [ops_pb2.ALERT_STATUS_RESOLVED],
+            )
             [alert] = await ops.alerts_of(rule, "kie")
             assert alert.status == ops_pb2.ALERT_STATUS_RESOLVED and alert.HasField("resolved_at")
 
