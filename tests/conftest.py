@@ -23,10 +23,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from aigen.bus import topology as topo
-from aigen.bus.connection import connect as connect_nats
 from aigen.db import migrations
 from aigen.db.pool import Database
 from aigen.db.pool import connect as connect_db
+from aigen.devtools.servers import drop_streams
 from aigen.launcher.embedded import EmbeddedNats, EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,11 +153,4 @@ async def nats_ns(nats_url: str) -> AsyncIterator[topo.Topology]:
     """A NATS namespace of this test's own; its streams are deleted afterwards."""
     namespace = unique("t")
     yield topo.Topology(namespace)
-    nc = await connect_nats(nats_url)
-    js = nc.jetstream()
-    with contextlib.suppress(Exception):
-        names = await js.streams_info()
-        for info in names:
-            if info.config.name and info.config.name.startswith(namespace):
-                await js.delete_stream(info.config.name)
-    await nc.close()
+    await drop_streams(nats_url, namespace)

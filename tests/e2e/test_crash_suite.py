@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from aigen import errors
 from aigen.db.pool import connect as connect_db
+from aigen.devtools.servers import drop_streams
 from aigen.grpcx.client import call, channel
 from aigen.projections.runner import ProjectionRunner
 from aigen.simulator.base import Script
@@ -183,11 +184,4 @@ async def test_crash_suite_kill9_loses_nothing_pays_once_stores_once(pg_url, nat
             async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
                 await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             with contextlib.suppress(Exception):
-                from aigen.bus.connection import connect
-
-                nc = await connect(nats_url)
-                js = nc.jetstream()
-                for info in await js.streams_info():
-                    if info.config.name.startswith(namespace):
-                        await js.delete_stream(info.config.name)
-                await nc.close()
+                await drop_streams(nats_url, namespace)

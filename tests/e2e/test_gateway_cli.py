@@ -19,9 +19,9 @@ from pathlib import Path
 import psutil
 import psycopg
 import pytest
+from aigen.devtools.servers import drop_streams
 
 from tests.e2e.test_run_launcher import Output
-from tests.integration.pipeline.conftest import _drop_streams
 
 pytestmark = pytest.mark.e2e
 
@@ -165,6 +165,6 @@ def test_generate_with_download_and_ledger_on_the_running_system(tmp_path, pg_ur
         print("\n".join(output.lines[-200:]))  # the system's own log, shown when the test fails
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        asyncio.run(_drop_streams(nats_url, namespace))
+        asyncio.run(drop_streams(nats_url, namespace))
     assert leftover == [], leftover
     assert process.returncode == 0, "\n".join(output.lines[-40:])

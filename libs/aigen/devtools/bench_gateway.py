@@ -192,18 +192,9 @@ def drop(pg: str, nats: str, schema: str, namespace: str) -> None:
     with psycopg.connect(pg, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
-    async def streams() -> None:
-        from aigen.bus.connection import connect
+    from aigen.devtools.servers import drop_streams
 
-        nc = await connect(nats)
-        js = nc.jetstream()
-        with contextlib.suppress(Exception):
-            for info in await js.streams_info():
-                if info.config.name and info.config.name.startswith(namespace):
-                    await js.delete_stream(info.config.name)
-        await nc.close()
-
-    asyncio.run(streams())
+    asyncio.run(drop_streams(nats, namespace))
 
 
 def stop_system(system: System) -> None:

@@ -33,7 +33,7 @@ import psycopg
 
 from aigen.db import migrations
 from aigen.db.pool import Database, connect
-from aigen.devtools.servers import exit_cleanly_on_sigterm, nats_url, postgres_url
+from aigen.devtools.servers import drop_streams, exit_cleanly_on_sigterm, nats_url, postgres_url
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import call, channel
@@ -103,20 +103,7 @@ async def _submissions_alone(
         stack.stop_all()
         async with await psycopg.AsyncConnection.connect(pg, autocommit=True) as conn:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await _drop_streams(nats, namespace)
-
-
-async def _drop_streams(nats: str, namespace: str) -> None:
-    from aigen.bus.connection import connect as connect_nats
-
-    nc = await connect_nats(nats)
-    try:
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(namespace):
-                await js.delete_stream(info.config.name)
-    finally:
-        await nc.close()
+        await drop_streams(nats, namespace)
 
 
 def _cpu_by_part(stack) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -62,3 +62,19 @@ def nats_url() -> Iterator[str]:
             yield server.start()
         finally:
             server.stop()
+
+
+async def drop_streams(url: str, namespace: str) -> None:
+    """Delete the JetStream streams of a namespace (a benchmark's or a test's own); a stream that
+    is already gone, or a server that stopped meanwhile, is no error."""
+    from aigen.bus.connection import connect
+
+    nc = await connect(url)
+    try:
+        with contextlib.suppress(Exception):
+            js = nc.jetstream()
+            for info in await js.streams_info():
+                if info.config.name and info.config.name.startswith(namespace):
+                    await js.delete_stream(info.config.name)
+    finally:
+        await nc.close()

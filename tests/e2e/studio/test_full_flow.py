@@ -25,6 +25,7 @@ import opentimelineio as otio
 import psycopg
 import pytest
 from aigen.config import Settings
+from aigen.devtools.servers import drop_streams
 from google.protobuf.struct_pb2 import Struct
 
 NEEDED_MODULES = {
@@ -98,19 +99,7 @@ async def system(
     finally:
         async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await _drop_streams(nats_url, namespace)
-
-
-async def _drop_streams(nats_url: str, namespace: str) -> None:
-    from aigen.bus.connection import connect
-
-    nc = await connect(nats_url)
-    with contextlib.suppress(Exception):
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(namespace):
-                await js.delete_stream(info.config.name)
-    await nc.close()
+        await drop_streams(nats_url, namespace)
 
 
 async def until(check, what: str, timeout: float = 90.0):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 from aigen.config import Settings
+from aigen.devtools.servers import drop_streams
 from aigen.grpcx.client import call
 from aigen.providers.local.service import create_app as create_local_provider
 from aigen.simulator.base import FakeProvider, Script
@@ -166,19 +167,7 @@ async def pipeline_running(
     finally:
         async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await _drop_streams(nats_url, namespace)
-
-
-async def _drop_streams(nats_url: str, namespace: str) -> None:
-    from aigen.bus.connection import connect
-
-    nc = await connect(nats_url)
-    js = nc.jetstream()
-    with contextlib.suppress(Exception):
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(namespace):
-                await js.delete_stream(info.config.name)
-    await nc.close()
+        await drop_streams(nats_url, namespace)
 
 
 @pytest.fixture
