@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aigen import context, errors
@@ -27,7 +27,7 @@ from aigen.providers.images import InputImageError, check_input_images
 from aigen.tasks import domain as task_domain
 from aigen.tasks.access import ProviderAccess, snapshot_of
 from aigen.tasks.domain import TaskState, evolve
-from aigen.tasks.repository import TaskRepository
+from aigen.tasks.repository import TaskRepository, with_origin
 from aigen.tasks.views import STATUS_TO_PROTO, task_view
 from aigen.v1 import catalog_pb2_grpc, events_pb2, generation_pb2, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
@@ -161,16 +161,7 @@ class GenerationService(generation_pb2_grpc.GenerationServiceServicer):
         # worker of this process can start from this state instead of reading the stream.
         state = evolve(TaskState(id=task_id), created, datetime.now(UTC))
         if self.hand_over is not None:
-            trace = event.metadata.get("trace_context")
-            self.hand_over(
-                replace(
-                    state,
-                    correlation_id=str(event.metadata.get("correlation_id") or ""),
-                    trace_context={str(k): str(v) for k, v in trace.items()}
-                    if isinstance(trace, dict)
-                    else None,
-                )
-            )
+            self.hand_over(with_origin(state, event.metadata))
         self.wake_worker()
         return task_view(state)
 

@@ -52,6 +52,8 @@ TERMINAL_EVENTS = (events_pb2.TaskCompleted, events_pb2.TaskCancelled, events_pb
 # completed its job, a synchronous result never had one. (A callback's completion can come before
 # the dispatch was scheduled here, so its delete is still needed.)
 JOB_ENDED_WITH_COMPLETION = frozenset({"poll", "reconcile", "dispatch"})
+# Events after which the schedule consumer's fold has nothing more to do for a task.
+FOLLOWED_UNTIL = (events_pb2.TaskDispatched, events_pb2.TaskFailed, *TERMINAL_EVENTS)
 
 
 class PollSettings:
@@ -89,9 +91,9 @@ async def schedule(
     # Before any await: the consumer starts handlers in delivery order, which the fold relies on
     # (and checks: out of turn, it lets the task go).
     folded = fold.observe(delivery.envelope, message) if fold is not None else None
+    if fold is not None and isinstance(message, FOLLOWED_UNTIL):
+        fold.take(delivery.envelope.stream_id)  # handed over below, or finished
     if isinstance(message, events_pb2.TaskDispatched):
-        if fold is not None:
-            fold.take(delivery.envelope.stream_id)
         if folded is not None and prime is not None:
             prime(folded)
         polling = message.model.polling
@@ -116,16 +118,12 @@ async def schedule(
     # to the server together.
     keys: list[str] = []
     if isinstance(message, TERMINAL_EVENTS):
-        if fold is not None:
-            fold.take(delivery.envelope.stream_id)
         if isinstance(message, events_pb2.TaskCompleted) and message.source in JOB_ENDED_WITH_COMPLETION:
             return
         keys.append(message.task_id)
         if not isinstance(message, events_pb2.TaskCompleted):
             keys.append(message.task_id + RECONCILE_SUFFIX)
     elif isinstance(message, events_pb2.TaskFailed) and message.stage != "timeout":
-        if fold is not None:
-            fold.take(delivery.envelope.stream_id)
         keys.append(message.task_id)
     if keys:
         async with delivery.db.connection() as conn, conn.pipeline():

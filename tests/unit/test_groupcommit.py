@@ -40,6 +40,19 @@ class Log:
             raise Conflict(item)
 
 
+async def behind_a_write(
+    log: Log, group: GroupCommit[str, None], head: str, rest: Sequence[str]
+) -> tuple[asyncio.Task[None], dict[str, asyncio.Task[None]]]:
+    """Submit `head`, then `rest` while head's write is held; release the write. The tasks."""
+    log.gate.clear()
+    first = asyncio.create_task(group.submit(head))
+    await asyncio.sleep(0)  # `head` is being written alone (nobody else waited)
+    tasks = {k: asyncio.create_task(group.submit(k)) for k in rest}
+    await asyncio.sleep(0)
+    log.gate.set()
+    return first, tasks
+
+
 def committer(log: Log) -> GroupCommit[str, None]:
     return GroupCommit(log.write_batch, log.write_one, key=lambda s: s.split("#")[0], retry_alone=(Conflict,))
 
@@ -47,13 +60,8 @@ def committer(log: Log) -> GroupCommit[str, None]:
 async def test_callers_arriving_while_a_batch_is_written_share_the_next_one():
     log = Log()
     group = committer(log)
-    log.gate.clear()
-    first = asyncio.create_task(group.submit("a"))
-    await asyncio.sleep(0)  # "a" is being written alone (nobody else waited)
-    rest = [asyncio.create_task(group.submit(k)) for k in ("b", "c", "d")]
-    await asyncio.sleep(0)
-    log.gate.set()
-    await asyncio.gather(first, *rest)
+    first, rest = await behind_a_write(log, group, "a", ("b", "c", "d"))
+    await asyncio.gather(first, *rest.values())
     assert log.alone == ["a"]
     assert log.batches == [["b", "c", "d"]]
     assert (group.batches, group.items) == (2, 4)
@@ -62,12 +70,7 @@ async def test_callers_arriving_while_a_batch_is_written_share_the_next_one():
 async def test_a_conflict_refuses_the_batch_and_each_piece_is_retried_alone():
     log = Log(conflicting={"c"})
     group = committer(log)
-    log.gate.clear()
-    head = asyncio.create_task(group.submit("a"))
-    await asyncio.sleep(0)
-    tasks = {k: asyncio.create_task(group.submit(k)) for k in ("b", "c", "d")}
-    await asyncio.sleep(0)
-    log.gate.set()
+    head, tasks = await behind_a_write(log, group, "a", ("b", "c", "d"))
     await head
     await asyncio.gather(*tasks.values(), return_exceptions=True)
     assert tasks["b"].exception() is None and tasks["d"].exception() is None
@@ -85,13 +88,8 @@ async def test_another_error_reaches_every_caller_of_the_batch():
 async def test_two_pieces_with_one_key_never_share_a_batch():
     log = Log()
     group = committer(log)
-    log.gate.clear()
-    head = asyncio.create_task(group.submit("x"))
-    await asyncio.sleep(0)
-    rest = [asyncio.create_task(group.submit(k)) for k in ("s#1", "t", "s#2")]
-    await asyncio.sleep(0)
-    log.gate.set()
-    await asyncio.gather(head, *rest)
+    head, rest = await behind_a_write(log, group, "x", ("s#1", "t", "s#2"))
+    await asyncio.gather(head, *rest.values())
     assert log.batches == [["s#1", "t"]]
     assert log.alone == ["x", "s#2"]
 
@@ -99,13 +97,8 @@ async def test_two_pieces_with_one_key_never_share_a_batch():
 async def test_batches_are_capped():
     log = Log()
     group = GroupCommit(log.write_batch, log.write_one, key=str, max_batch=2)
-    log.gate.clear()
-    head = asyncio.create_task(group.submit("0"))
-    await asyncio.sleep(0)
-    rest = [asyncio.create_task(group.submit(str(i))) for i in range(1, 6)]
-    await asyncio.sleep(0)
-    log.gate.set()
-    await asyncio.gather(head, *rest)
+    head, rest = await behind_a_write(log, group, "0", [str(i) for i in range(1, 6)])
+    await asyncio.gather(head, *rest.values())
     assert log.batches == [["1", "2"], ["3", "4"]]
     assert log.alone == ["0", "5"]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -17,6 +18,17 @@ log = logging.getLogger("aigen.tasks")
 
 Decide = Callable[[TaskState], Sequence[Message] | None]
 AsyncDecide = Callable[[TaskState], Awaitable[Sequence[Message] | None]]
+
+
+def with_origin(state: TaskState, metadata: Mapping[str, Any]) -> TaskState:
+    """The state with the correlation id and trace of the request that created the task, from
+    its first event's metadata."""
+    trace = metadata.get("trace_context")
+    return replace(
+        state,
+        correlation_id=str(metadata.get("correlation_id") or ""),
+        trace_context={str(k): str(v) for k, v in trace.items()} if isinstance(trace, dict) else None,
+    )
 
 
 def advanced(state: TaskState, messages: Sequence[Message]) -> TaskState:
@@ -36,15 +48,7 @@ class TaskRepository:
         events = await self.store.read_stream(stream_id(task_id), conn=conn)
         for event in events:
             state = evolve(state, decode(event), event.recorded_at)
-        if events:
-            origin = events[0].metadata
-            trace = origin.get("trace_context")
-            state = replace(
-                state,
-                correlation_id=str(origin.get("correlation_id") or ""),
-                trace_context={str(k): str(v) for k, v in trace.items()} if isinstance(trace, dict) else None,
-            )
-        return state
+        return with_origin(state, events[0].metadata) if events else state
 
     async def append(
         self,
