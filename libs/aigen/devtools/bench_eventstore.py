@@ -20,6 +20,7 @@ from aigen.bus.connection import connect as connect_nats
 from aigen.bus.relay import Relay
 from aigen.db import migrations
 from aigen.db.pool import Database, connect
+from aigen.devtools.calibration import calibrated
 from aigen.devtools.servers import nats_url, postgres_url
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import EventStore, NewEvent, RecordedEvent
@@ -181,7 +182,9 @@ async def main(events: int) -> None:
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5000, help="appends per measurement (default 5000)")
-    asyncio.run(main(parser.parse_args().events))
+    events = parser.parse_args().events
+    with calibrated():
+        asyncio.run(main(events))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import grpc
 
+from aigen.devtools.calibration import calibrated
+
 ROOT = Path(__file__).resolve().parents[3]
 API_PATH = "/api/external/ai-generation"
 
@@ -654,7 +656,7 @@ def main() -> None:
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     alone_rates = [float(r) for r in args.alone_rates.split(",") if r.strip()]
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; model {BENCH_MODEL}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="aigen-bench-") as tmp:
+    with calibrated(), tempfile.TemporaryDirectory(prefix="aigen-bench-") as tmp:
         workdir = Path(tmp)
         with servers() as (pg, nats):
             print("\n1. The whole pipeline (simulator, catalog, dispatcher, gateway)", flush=True)
@@ -666,8 +668,8 @@ def main() -> None:
             summary(pairs)
             print("\n2. The gateway alone (services answer from memory; API keys in PostgreSQL)", flush=True)
             alone = asyncio.run(measure_alone(pg, alone_rates, args.seconds, args.concurrency, workdir))
-    best = max(alone, key=lambda r: r.rate)
-    print(f"\ngateway alone: up to {best.rate:.0f} submissions/s")
+        best = max(alone, key=lambda r: r.rate)
+        print(f"\ngateway alone: up to {best.rate:.0f} submissions/s")
 
 
 if __name__ == "__main__":

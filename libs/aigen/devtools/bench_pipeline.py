@@ -33,6 +33,7 @@ import psycopg
 
 from aigen.db import migrations
 from aigen.db.pool import Database, connect
+from aigen.devtools.calibration import calibrated
 from aigen.devtools.servers import drop_streams, exit_cleanly_on_sigterm, nats_url, postgres_url
 from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import EventStore
@@ -385,7 +386,8 @@ def cli() -> None:
     args = parser.parse_args()
     exit_cleanly_on_sigterm()
     os.environ.setdefault("AIGEN_LOG_LEVEL", "WARNING")
-    asyncio.run(main(args.generates, args.processing, args.concurrency))
+    with calibrated():
+        asyncio.run(main(args.generates, args.processing, args.concurrency))
 
 
 if __name__ == "__main__":
