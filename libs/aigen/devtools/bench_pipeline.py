@@ -7,7 +7,8 @@ asserts nothing.
 
 1. Generate calls/s at a fixed concurrency, next to the raw EventStore.append rate measured in
    the same run (the ratio shows what validation, quoting and gRPC cost on top of the log): first
-   on a dispatcher that serves the API only (the submission path alone), then with the pipeline
+   on a dispatcher that serves the API only (the submission path alone), then on two such
+   replicas sharing the callers (how the submission path scales out), then with the pipeline
    dispatching, checking and completing the tasks meanwhile on the same cores; then end to end:
    how soon every submitted task has its outcome in the log, as tasks/s, and the CPU each part
    spent per finished task.
@@ -67,39 +68,55 @@ async def _raw_append_rate(store: EventStore, n: int, concurrency: int) -> float
     return n / (time.perf_counter() - started)
 
 
-async def _generate_rate(stub: generation_pb2_grpc.GenerationServiceStub, n: int, concurrency: int) -> float:
+async def _generate_rate(
+    stub: generation_pb2_grpc.GenerationServiceStub | list[generation_pb2_grpc.GenerationServiceStub],
+    n: int,
+    concurrency: int,
+) -> float:
+    """Calls/s of `n` Generate calls from `concurrency` callers, shared evenly among the stubs
+    (one per dispatcher replica) when given several."""
+    stubs = stub if isinstance(stub, list) else [stub]
     queue = list(range(n))
 
-    async def worker() -> None:
+    async def worker(target: generation_pb2_grpc.GenerationServiceStub) -> None:
         while queue:
             i = queue.pop()
             await call(
-                stub.Generate,
+                target.Generate,
                 generation_pb2.GenerateRequest(model="kie-nano-banana", prompt=f"bench {i}", owner="bench"),
             )
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(stubs[w % len(stubs)]) for w in range(concurrency)))
     return n / (time.perf_counter() - started)
 
 
 async def _submissions_alone(
-    pg: str, nats: str, env: dict[str, str], logs: Path, n: int, concurrency: int
+    pg: str, nats: str, env: dict[str, str], logs: Path, n: int, concurrency: int, replicas: int = 1
 ) -> float:
-    """Generate calls/s on a dispatcher that only serves the API (as a deployment with separate
-    API and worker replicas runs it): the submission path's own capacity. In a schema of its own,
-    dropped after, so its tasks (never dispatched) do not reach the main run."""
-    from tests.support.processes import ProcessStack
+    """Generate calls/s on dispatchers that only serve the API (as a deployment with separate
+    API and worker replicas runs them): the submission path's own capacity, on one replica or
+    several sharing the callers. In a schema of its own, dropped after, so its tasks (never
+    dispatched) do not reach the main run."""
+    from tests.support.processes import ProcessStack, ServiceProcess
 
     schema, namespace = f"benchs_{uuid.uuid4().hex[:8]}", f"benchs{uuid.uuid4().hex[:8]}"
     env.update(AIGEN_DB_SCHEMA=schema, AIGEN_NATS_NAMESPACE=namespace, AIGEN_DISPATCH_WORKERS="0")
     stack = ProcessStack.create(["catalog", "dispatcher"], env, logs)
+    for replica in range(2, replicas + 1):
+        replica_logs = logs / f"replica-{replica}"
+        replica_logs.mkdir(parents=True, exist_ok=True)
+        stack.services[f"dispatcher-{replica}"] = ServiceProcess(
+            "dispatcher", {**stack.env, "AIGEN_DISPATCHER_ADDR": f"127.0.0.1:{free_port()}"}, replica_logs
+        )
     try:
         await stack.start_all()
-        async with channel(stack.services["dispatcher"].address) as ch:
-            stub = generation_pb2_grpc.GenerationServiceStub(ch)
-            await _generate_rate(stub, 200, concurrency)  # warm-up
-            return await _generate_rate(stub, n, concurrency)
+        dispatchers = [s.address for s in stack.services.values() if s.name == "dispatcher"]
+        async with contextlib.AsyncExitStack() as channels:
+            opened = [await channels.enter_async_context(channel(address)) for address in dispatchers]
+            stubs = [generation_pb2_grpc.GenerationServiceStub(ch) for ch in opened]
+            await _generate_rate(stubs, 200, concurrency)  # warm-up
+            return await _generate_rate(stubs, n, concurrency)
     finally:
         stack.stop_all()
         async with await psycopg.AsyncConnection.connect(pg, autocommit=True) as conn:
@@ -208,6 +225,9 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
             alone = await _submissions_alone(
                 pg, nats, {**env}, Path(tmp) / "alone-logs", generates, concurrency
             )
+            two = await _submissions_alone(
+                pg, nats, {**env}, Path(tmp) / "two-logs", generates, concurrency, replicas=2
+            )
             stack = ProcessStack.create(["catalog", "dispatcher", "poller"], env, Path(tmp) / "logs")
             stack.env["AIGEN_METRICS_PORT"] = ""
             stack.services["poller"].env = {**stack.env, "AIGEN_METRICS_PORT": str(metrics_port)}
@@ -228,6 +248,10 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
                 print(
                     f"  submissions alone (a dispatcher serving the API only, AIGEN_DISPATCH_WORKERS=0): "
                     f"{generates} calls at concurrency {concurrency}: {alone:,.0f}/s (target ≥ 1,000/s)"
+                )
+                print(
+                    f"  the same on two such replicas, the callers shared between them: {two:,.0f}/s "
+                    f"({two / alone:.2f} times one replica)"
                 )
                 print(
                     f"  with the pipeline working them meanwhile (dispatch, checks, completions on the "

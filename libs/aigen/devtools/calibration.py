@@ -51,8 +51,8 @@ def describe(before: float, after: float | None = None) -> str:
     if after is not None:
         measured += f" before, {after:.0f} ms after the run"
     return (
-        f"machine speed: reference workload {measured} of CPU (aigen.devtools.calibration; lower is "
-        "faster; compare rates only between runs with similar figures)"
+        f"machine speed: reference workload {measured} (CPU time, aigen.devtools.calibration; lower "
+        "is faster; compare rates only between runs with similar figures)"
     )
 
 
