@@ -3,7 +3,7 @@
 The benchmarks run on shared virtual machines: the same code on the same kind of machine has
 measured three times slower on one day than on another (a slower or busier host, not the code).
 A fixed pure-Python workload of the sort the services do all day (build dicts, JSON out and back,
-small objects) timed in CPU seconds before and after a run tells two runs apart: figures taken at
+small objects) timed in CPU time before and after a run tells two runs apart: figures taken at
 a similar reference time compare; at very different ones, compare ratios (Generate/append, CPU
 per task divided by the reference) rather than rates.
 """
