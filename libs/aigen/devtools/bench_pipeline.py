@@ -69,13 +69,10 @@ async def _raw_append_rate(store: EventStore, n: int, concurrency: int) -> float
 
 
 async def _generate_rate(
-    stub: generation_pb2_grpc.GenerationServiceStub | list[generation_pb2_grpc.GenerationServiceStub],
-    n: int,
-    concurrency: int,
+    stubs: list[generation_pb2_grpc.GenerationServiceStub], n: int, concurrency: int
 ) -> float:
     """Calls/s of `n` Generate calls from `concurrency` callers, shared evenly among the stubs
-    (one per dispatcher replica) when given several."""
-    stubs = stub if isinstance(stub, list) else [stub]
+    (one per dispatcher replica)."""
     queue = list(range(n))
 
     async def worker(target: generation_pb2_grpc.GenerationServiceStub) -> None:
@@ -240,11 +237,11 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
                 async with channel(stack.services["dispatcher"].address) as ch:
                     stub = generation_pb2_grpc.GenerationServiceStub(ch)
                     print("Generate (validate and quote through the catalog, TaskCreated + dispatch job):")
-                    await _generate_rate(stub, 200, concurrency)  # warm-up
+                    await _generate_rate([stub], 200, concurrency)  # warm-up
                     await _until_terminal(db, 200)
                     cpu_before = _cpu_by_part(stack)
                     started = time.perf_counter()
-                    rate = await _generate_rate(stub, generates, concurrency)
+                    rate = await _generate_rate([stub], generates, concurrency)
                 print(
                     f"  submissions alone (a dispatcher serving the API only, AIGEN_DISPATCH_WORKERS=0): "
                     f"{generates} calls at concurrency {concurrency}: {alone:,.0f}/s (target ≥ 1,000/s)"
