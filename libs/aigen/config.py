@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from aigen import eventloop
+
 SERVICES = ("catalog", "dispatcher", "poller", "storage", "studio", "ops")
 DEFAULT_PORTS = {
     "catalog": 50051,
@@ -34,6 +36,13 @@ def _bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _event_loop(value: str | None) -> str:
+    try:
+        return eventloop.resolve(value)
+    except eventloop.UnknownLoop as exc:
+        raise ConfigError(f"AIGEN_EVENT_LOOP: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path = Path(".aigen")
@@ -54,6 +63,8 @@ class Settings:
     # Where providers can reach our callback endpoint (the gateway), e.g. https://gw.example.com.
     # Unset: no callbacks are requested and tasks are polled only.
     callback_base_url: str | None = None
+    # The event loop of the service processes (aigen.eventloop): uvloop where installed.
+    event_loop: str = field(default_factory=lambda: eventloop.resolve(None))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +94,7 @@ class Settings:
             run_relay=_bool(env.get("AIGEN_RUN_RELAY"), True),
             metrics_port=int(metrics) if metrics else None,
             callback_base_url=env.get("AIGEN_CALLBACK_BASE_URL") or None,
+            event_loop=_event_loop(env.get("AIGEN_EVENT_LOOP")),
         )
 
     def address_of(self, service: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from aigen import logs, metrics, tracing
+from aigen import eventloop, logs, metrics, tracing
 from aigen.bus import topology as topo
 from aigen.bus.connection import connect as connect_nats
 from aigen.bus.relay import Relay
@@ -142,7 +142,7 @@ def main(spec: ServiceSpec) -> None:
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
     try:
-        asyncio.run(run_async(spec, settings))
+        eventloop.run(run_async(spec, settings), settings.event_loop)
     except (StartupError, ConfigError) as exc:
         log.error("%s", exc)
         print(f"aigen-{spec.name}: {exc}", file=sys.stderr)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
-from aigen import logs, tracing
+from aigen import eventloop, logs, tracing
 from aigen.config import ConfigError, Settings
 from aigen.db.pool import StartupError
 
@@ -26,7 +25,7 @@ def main() -> None:
     logs.setup_logging("gateway", settings.log_level, settings.log_format)
     tracing.setup_tracing("gateway")
     try:
-        asyncio.run(serve(settings, gw_settings))
+        eventloop.run(serve(settings, gw_settings), settings.event_loop)
     except (StartupError, ConfigError) as exc:
         log.error("%s", exc)
         print(f"aigen-gateway: {exc}", file=sys.stderr)

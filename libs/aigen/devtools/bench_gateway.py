@@ -43,6 +43,7 @@ from pathlib import Path
 
 import grpc
 
+from aigen import eventloop
 from aigen.devtools.calibration import calibrated
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -648,7 +649,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve_stubbed:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_stubbed(args.serve_stubbed, args.database_url, args.schema, args.key_file))
+            eventloop.run(
+                serve_stubbed(args.serve_stubbed, args.database_url, args.schema, args.key_file),
+                eventloop.resolve(os.environ.get("AIGEN_EVENT_LOOP")),
+            )
         return
     from aigen.devtools.servers import exit_cleanly_on_sigterm
 
