@@ -14,7 +14,8 @@ asserts nothing.
    spent per finished task.
 2. N tasks PROCESSING on one poller (skipped with `--processing 0`): how late each check runs
    against its due time (p50/p99, from the poller's own histogram) and the CPU the poller process
-   spends.
+   spends, over two windows: the first right after every task is scheduled (young tasks are
+   checked twice as often), the second at the steady cadence.
 """
 
 from __future__ import annotations
@@ -290,24 +291,22 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
                 await _processing_tasks(store, kie, processing)
                 await _until_scheduled(db, processing)
                 poller = psutil.Process(stack.services["poller"].process.pid)  # type: ignore[union-attr]
-                before = poller.cpu_times()
-                start = _lag_buckets(await _metrics(metrics_port))
                 window = float(os.environ.get("AIGEN_BENCH_WINDOW_S", "30"))
-                await asyncio.sleep(window)
-                after = poller.cpu_times()
-                end = _lag_buckets(await _metrics(metrics_port))
-                p50, p99, checks = _lag_quantiles(end, start)
-                all_p50, all_p99, _ = _lag_quantiles(end)
-                cpu_s = after.user + after.system - before.user - before.system
-                # CPU per check is what a shared machine cannot blur: a neighbour's load lowers the
-                # rate and raises the lag, but not the poller's own cost of one check.
-                print(
-                    f"  {processing} PROCESSING tasks, {window:.0f}s in their cadence: {checks:,.0f} checks "
-                    f"({checks / window:,.0f}/s); schedule lag p50 ≤ {p50 * 1000:.0f} ms, "
-                    f"p99 ≤ {p99 * 1000:.0f} ms (target p99 < 1000 ms); "
-                    f"poller CPU {cpu_s / window * 100:.0f}% of a core, "
-                    f"{cpu_s / max(checks, 1) * 1000:.2f} ms per check (pid {poller.pid})"
-                )
+                # Two windows: a task's first 30 s are checked twice as often (the adaptive
+                # cadence's fast phase), so the first window carries the new tasks' extra checks and
+                # the second shows the steady cadence the poller must sustain.
+                for label in (f"the first {window:.0f} s after scheduling", f"the next {window:.0f} s"):
+                    checks, p50, p99, cpu_s = await _poller_window(poller, metrics_port, window)
+                    # CPU per check is what a shared machine cannot blur: a neighbour's load lowers
+                    # the rate and raises the lag, but not the poller's own cost of one check.
+                    print(
+                        f"  {processing} PROCESSING tasks, {label}: {checks:,.0f} checks "
+                        f"({checks / window:,.0f}/s); schedule lag p50 ≤ {p50 * 1000:.0f} ms, "
+                        f"p99 ≤ {p99 * 1000:.0f} ms (target p99 < 1000 ms); "
+                        f"poller CPU {cpu_s / window * 100:.0f}% of a core, "
+                        f"{cpu_s / max(checks, 1) * 1000:.2f} ms per check (pid {poller.pid})"
+                    )
+                all_p50, all_p99, _ = _lag_quantiles(_lag_buckets(await _metrics(metrics_port)))
                 # Since the poller started, including the moment all of them were due at once.
                 print(
                     f"  every check since the poller started (the burst of {processing} new tasks "
@@ -318,6 +317,19 @@ async def main(generates: int, processing: int, concurrency: int) -> None:
                 await db.close()
                 async with await psycopg.AsyncConnection.connect(pg, autocommit=True) as conn:
                     await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def _poller_window(
+    poller: psutil.Process, metrics_port: int, seconds: float
+) -> tuple[float, float, float, float]:
+    """Checks made, lag p50 and p99 (from the poller's histogram), and the poller's CPU seconds,
+    over the next `seconds`."""
+    before = poller.cpu_times()
+    start = _lag_buckets(await _metrics(metrics_port))
+    await asyncio.sleep(seconds)
+    after = poller.cpu_times()
+    p50, p99, checks = _lag_quantiles(_lag_buckets(await _metrics(metrics_port)), start)
+    return checks, p50, p99, after.user + after.system - before.user - before.system
 
 
 async def _processing_tasks(store: EventStore, kie, n: int) -> None:  # type: ignore[no-untyped-def]
