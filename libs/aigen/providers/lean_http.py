@@ -182,8 +182,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 connection.writer.write(head + body if len(body) < 65536 else head)
                 if len(body) >= 65536:
                     connection.writer.write(body)
-                async with asyncio.timeout(timeouts.get("write")):
-                    await connection.writer.drain()
+                # Small requests leave nothing buffered: the write went out whole, no wait to time.
+                if connection.writer.transport.get_write_buffer_size():
+                    async with asyncio.timeout(timeouts.get("write")):
+                        await connection.writer.drain()
             except TimeoutError as exc:
                 raise httpx.WriteTimeout("write timed out", request=request) from exc
             except OSError as exc:
