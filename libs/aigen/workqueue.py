@@ -41,6 +41,11 @@ from aigen.groupcommit import GroupCommit
 
 log = logging.getLogger("aigen.workqueue")
 
+# Dead row versions a queue's table may hold before `WorkQueue.tidy` vacuums it (when they also
+# outnumber the live rows), and how often a serving worker looks.
+TIDY_MIN_DEAD = 2_000
+TIDY_EVERY_S = 10.0
+
 
 @dataclass(frozen=True)
 class Job:
@@ -118,6 +123,10 @@ class WorkQueue:
             "FROM json_to_recordset(%s::json) AS v(key text, delay float8, counted int, state jsonb) "
             "WHERE {t}.key = v.key AND {t}.lease_owner = %s RETURNING {t}.key"
         )
+        self._dead_rows_sql = (
+            "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(%s)"
+        )
+        self._vacuum_sql = self._render("VACUUM (SKIP_LOCKED) {t}")
         insert = "INSERT INTO {t} (key, due_at, state) VALUES (%s, now() + make_interval(secs => %s), %s) "
         self._enqueue_sql = self._render(insert + "ON CONFLICT (key) DO NOTHING")
         self._enqueue_replacing_sql = self._render(
@@ -439,6 +448,23 @@ class WorkQueue:
             return None
         return max(0.0, float(row[0]))
 
+    async def tidy(self, *, min_dead: int = TIDY_MIN_DEAD) -> bool:
+        """Vacuum the queue's table once its dead row versions outnumber its live rows (and
+        `min_dead`); whether it did.
+
+        Every check of a busy queue updates its row twice (the claim, the new due time), leaving
+        thousands of dead row versions a second. PostgreSQL's autovacuum looks at a table once a
+        minute at best, and some servers run with it off; meanwhile each claim walks its index
+        through the dead versions and gets slower. A short VACUUM of this small table keeps the
+        claim cheap. SKIP_LOCKED: a replica already vacuuming it makes this one return at once."""
+        async with self.db.connection() as conn:
+            row = await (await conn.execute(self._dead_rows_sql, (self.name,))).fetchone()
+            if row is None or row[0] is None or row[0] < max(min_dead, row[1] or 0):
+                return False
+            await conn.execute(self._vacuum_sql)
+        log.debug("%s: vacuumed %d dead row versions (%d live rows)", self.name, row[0], row[1] or 0)
+        return True
+
     async def size(self) -> int:
         async with self.db.connection() as conn:
             row = await (await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table))).fetchone()
@@ -456,13 +482,60 @@ async def serve(
     idle_s: float = 0.5,
     on_claim: Callable[[Job], None] | None = None,
     prefetch: int = 0,
+    tidy_every_s: float = TIDY_EVERY_S,
+    tidy_min_dead: int = TIDY_MIN_DEAD,
 ) -> None:
     """Claim due jobs and handle up to `concurrency` at once until `stop`; `wake` cuts idle waits
     short (set it when new work was enqueued in this process). Cancelling stops the jobs in hand;
     their leases lapse and another worker takes them over.
 
     `prefetch` > 0 claims up to that many jobs ahead of the workers, in batches, so that a busy
-    worker pays one claim per batch instead of one per freed slot (see `_serve_ahead`)."""
+    worker pays one claim per batch instead of one per freed slot (see `_serve_ahead`).
+
+    Meanwhile the queue's table is vacuumed when dead row versions pile up (`WorkQueue.tidy`)."""
+    tidying = asyncio.create_task(_tidy_until(queue, stop, tidy_every_s, tidy_min_dead))
+    try:
+        await _serve(
+            queue,
+            handle,
+            stop,
+            concurrency=concurrency,
+            wake=wake,
+            batch=batch,
+            idle_s=idle_s,
+            on_claim=on_claim,
+            prefetch=prefetch,
+        )
+    finally:
+        tidying.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await tidying
+
+
+async def _tidy_until(queue: WorkQueue, stop: asyncio.Event, every_s: float, min_dead: int) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            return
+        try:
+            await queue.tidy(min_dead=min_dead)
+        except Exception as exc:  # a missed round costs nothing; the next one tries again
+            log.warning("%s: could not vacuum the queue's table (%s)", queue.name, exc)
+
+
+async def _serve(
+    queue: WorkQueue,
+    handle: Callable[[Job], Coroutine[Any, Any, None]],
+    stop: asyncio.Event,
+    *,
+    concurrency: int,
+    wake: asyncio.Event,
+    batch: int,
+    idle_s: float,
+    on_claim: Callable[[Job], None] | None,
+    prefetch: int,
+) -> None:
     if prefetch > 0:
         await _serve_ahead(
             queue,

@@ -274,3 +274,65 @@ async def test_a_consumed_event_adds_its_job_exactly_once_grouped_with_others(qu
     assert tracked == [("c", 41), ("other", 1)]
     claimed = {job.key for job in await queue.claim(100)}
     assert "job-new" not in claimed and len(claimed) == 41  # its delay holds it back
+
+
+async def _vacuums(db, table: str) -> int:
+    async with db.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = to_regclass(%s)", (table,)
+            )
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_a_queue_vacuums_its_table_once_dead_rows_outnumber_live_ones(queue_db):
+    """Every reschedule leaves a dead row version; a busy queue must not wait for autovacuum
+    (once a minute at best, off on some servers) while its claims slow down."""
+    db = queue_db
+    queue = WorkQueue(db, "test_jobs", owner="w")
+    keys = [f"job-{i}" for i in range(100)]
+    await add(db, queue, *keys)
+    assert not await queue.tidy(min_dead=300)  # nothing dead yet: no vacuum
+    from aigen.workqueue import Reschedule
+
+    # 6,000 updates next to 100 live rows; most are HOT and pruned as pages are read, which
+    # still leaves hundreds of dead versions to vacuum.
+    for _ in range(30):
+        await queue.claim(100)
+        async with db.connection() as conn:
+            await queue.reschedule_many(conn, [Reschedule(key, 0.0) for key in keys])
+    before = await _vacuums(db, "test_jobs")
+    # The server publishes its row counts within a second or so of each transaction.
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await queue.tidy(min_dead=300):
+        assert asyncio.get_running_loop().time() < deadline, "dead rows never counted"
+        await asyncio.sleep(0.2)
+    assert await _vacuums(db, "test_jobs") == before + 1
+    assert not await queue.tidy(min_dead=300)  # vacuumed: nothing left to do
+    assert len(await queue.claim(100)) == 100  # the jobs themselves are untouched
+
+
+async def test_serving_workers_tidy_their_queue_in_the_background(queue_db):
+    db = queue_db
+    queue = WorkQueue(db, "test_jobs", owner="w")
+    keys = [f"job-{i}" for i in range(50)]
+    await add(db, queue, *keys)
+    handled: collections.Counter[str] = collections.Counter()
+
+    async def handle(job):
+        handled[job.key] += 1
+        await queue.reschedule_soon(job.key, delay_s=0.0)
+
+    before = await _vacuums(db, "test_jobs")
+    stop = asyncio.Event()
+    server = asyncio.create_task(
+        serve(queue, handle, stop, concurrency=8, wake=asyncio.Event(), tidy_every_s=0.5, tidy_min_dead=200)
+    )
+    deadline = asyncio.get_running_loop().time() + 30
+    while await _vacuums(db, "test_jobs") == before:
+        assert asyncio.get_running_loop().time() < deadline, "the serving loop never vacuumed"
+        await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.wait_for(server, 10)
+    assert sum(handled.values()) > 200
