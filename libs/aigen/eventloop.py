@@ -2,7 +2,8 @@
 
 uvloop (libuv underneath) by default where it is installed: the services spend much of their CPU
 in the loop itself — thousands of small socket reads and writes a second to PostgreSQL, NATS, the
-providers and the callers — and uvloop does that work in C (docs/decisions.md, "Event loop").
+providers and the callers — and uvloop does that work in C (docs/decisions.md, "The services run
+on uvloop, the gateway parses HTTP with httptools").
 `AIGEN_EVENT_LOOP=asyncio` selects the standard loop, e.g. for asyncio's debug mode.
 """
 

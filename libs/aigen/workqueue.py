@@ -302,7 +302,8 @@ class WorkQueue:
         if not items:
             return set()
         # One JSON document rather than four arrays: json.dumps writes it in C, where psycopg
-        # adapts array elements one by one in Python (a tenth of a busy poller's CPU).
+        # adapts array elements one by one in Python (about a third of the client CPU per
+        # statement, docs/benchmarks.md).
         rows = await (
             await conn.execute(
                 self._reschedule_many_sql,

@@ -293,9 +293,9 @@ async def main(generates: int, processing: int, concurrency: int, poller_replica
                 await _until_scheduled(db, processing)
                 poller = psutil.Process(stack.services["poller"].process.pid)  # type: ignore[union-attr]
                 window = float(os.environ.get("AIGEN_BENCH_WINDOW_S", "30"))
-                # Two windows: a task's first 30 s are checked twice as often (the adaptive
-                # cadence's fast phase), so the first window carries the new tasks' extra checks and
-                # the second shows the steady cadence the poller must sustain.
+                # A task's first 30 s are checked twice as often (the adaptive cadence's fast
+                # phase): the first window carries the new tasks' extra checks, the second shows the
+                # steady cadence one poller must sustain, a third the same shared by replicas.
                 windows = [(f"the first {window:.0f} s after scheduling", 1), (f"the next {window:.0f} s", 1)]
                 if poller_replicas > 1:
                     windows.append((f"then with {poller_replicas} poller replicas", poller_replicas))
