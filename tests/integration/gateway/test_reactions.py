@@ -215,3 +215,42 @@ async def _redelivered(db, store: EventStore, task_id: str):
     for event in await store.read_stream(f"task-{task_id}"):
         envelope = common_pb2.EventEnvelope(event_id=str(event.event_id), type=event.type)
         yield Delivery("gateway-webhooks", envelope, decode(event), 2, db)
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same-process", "restarted-between"])
+async def test_a_settlement_names_the_task_whether_or_not_the_gateway_saw_its_creation(gateway_db, restart):
+    """A process remembers what a completion needs of the task's creation (subject and quote) and
+    that a quiet task has no webhook; one restarted in between reads both from the database and
+    the log, with the same result."""
+    db = gateway_db
+    keys = KeyStore(db, KeyHasher(SECRET), Sealer(SECRET))
+    key = (await keys.create(KeySpec(name="k", owner="acme"))).key
+    store = EventStore(db)
+    task_id = uuid.uuid4().hex
+    creation = created(task_id, request_id_for(key.id, "auto-9"), "0.02")
+    creation.shot_id = "shot-7"
+    deliveries = await record(
+        store,
+        task_id,
+        [
+            creation,
+            events_pb2.TaskProgressed(task_id=task_id, progress=0.5),
+            events_pb2.TaskCompleted(task_id=task_id, source="poll"),
+        ],
+    )
+    reactions = TaskReactions(LedgerReactions(store), WorkQueue(db, "gateway_webhook_jobs"))
+    await reactions(deliveries[0])
+    if restart:
+        reactions = TaskReactions(LedgerReactions(store), WorkQueue(db, "gateway_webhook_jobs"))
+    for delivery in deliveries[1:]:
+        await reactions(delivery)
+    usage, hold, hooks, ledger = await state_of(db, key.id, task_id)
+    assert hold == ("settled", Decimal("0.02"), Decimal("0.02"))  # no provider charge: the quote
+    assert usage == (Decimal("0.02"), Decimal(0), 0)
+    assert hooks == [] and ledger == ["HoldPlaced", "ChargeSettled"]
+    settled = decode((await store.read_stream(f"ledger-{key.id}"))[-1])
+    subject = settled.subject
+    assert (subject.task_id, subject.owner, subject.key_id) == (task_id, "acme", key.id)
+    assert (subject.model_slug, subject.provider_slug) == ("kie-nano-banana", "kie")
+    assert subject.shot_id == "shot-7"
+    assert settled.basis == "quote" and settled.charged_usd == "0.02"
