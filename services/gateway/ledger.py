@@ -13,7 +13,6 @@ handles the creation first from the log, so the result never depends on the arri
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,27 +61,11 @@ def charge_amount(charge: events_pb2.ProviderCharge | None, quote_usd: Decimal) 
 
 
 class LedgerReactions:
-    def __init__(self, store: EventStore, *, remember: int = 20_000) -> None:
+    def __init__(self, store: EventStore) -> None:
         self.store = store
-        # What a task's later events need of its TaskCreated once its hold exists — the subject
-        # and the quote — kept from the creation seen here, so a completion does not read the
-        # task's stream again. Facts of an event never change: no entry can be stale.
-        self._facts: OrderedDict[str, events_pb2.TaskCreated] = OrderedDict()
-        self._remember = remember
-
-    def _note(self, created: events_pb2.TaskCreated) -> None:
-        facts = events_pb2.TaskCreated(
-            task_id=created.task_id, owner=created.owner, shot_id=created.shot_id, quote=created.quote
-        )
-        facts.model.model_slug = created.model.model_slug
-        facts.model.provider_slug = created.model.provider_slug
-        self._facts[created.task_id] = facts
-        if len(self._facts) > self._remember:
-            self._facts.popitem(last=False)
 
     async def created(self, conn: Conn, created: events_pb2.TaskCreated) -> tuple[Hold, list[Message]]:
         """Hold the task's quote; returns the hold and the ledger events to append."""
-        self._note(created)
         amount = usd(created.quote.usd)
         parsed = key_of_request(created.request_id)
         key_id = parsed[0] if parsed else ""
@@ -178,7 +161,7 @@ class LedgerReactions:
                 return []
             hold, emitted = await self.created(conn, created)
         if created is None:
-            created = self._facts.get(task_id) or await self.task_created(conn, task_id)
+            created = await self.task_created(conn, task_id)
             if created is None:
                 return emitted
         subject = subject_of(created, hold.key_id)

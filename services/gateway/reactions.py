@@ -6,8 +6,7 @@ finds its tracking row and changes nothing.
 
 Most events of most tasks change nothing here: progress of a task without a webhook moves no
 money and tells no one. The tasks known to be such (their creation handled, no webhook — both
-facts never change) are remembered, and their progress events skipped without a transaction;
-their events that move money skip the look-ups of the hold's existence and of the webhook.
+facts never change) are remembered, and their progress events skipped without a transaction.
 """
 
 from __future__ import annotations
@@ -70,8 +69,7 @@ class TaskReactions:
                 emitted += await self._created(conn, message)
                 quiet = not message.webhook_url
             else:
-                # A quiet task's hold exists (it is why the task is remembered as quiet).
-                known = task_id in self._quiet or await self._known(conn, task_id)
+                known = await self._known(conn, task_id)
                 if not known:
                     # This event overtook its TaskCreated: handle the creation first, from the log.
                     created = await self.ledger.task_created(conn, task_id)
@@ -114,8 +112,6 @@ class TaskReactions:
         notice = notice_for(message)
         if notice is None:
             return None
-        if notice.data["taskId"] in self._quiet:
-            return False  # no webhook, and that never changes
         hook = await (
             await conn.execute(
                 "SELECT url, key_id FROM gateway_task_hooks WHERE task_id = %s", (notice.data["taskId"],)
