@@ -219,9 +219,9 @@ async def _redelivered(db, store: EventStore, task_id: str):
 
 @pytest.mark.parametrize("restart", [False, True], ids=["same-process", "restarted-between"])
 async def test_a_settlement_names_the_task_whether_or_not_the_gateway_saw_its_creation(gateway_db, restart):
-    """A process remembers what a completion needs of the task's creation (subject and quote) and
-    that a quiet task has no webhook; one restarted in between reads both from the database and
-    the log, with the same result."""
+    """A completion settles at the quote and names the task (owner, key, model, provider, shot)
+    the same whether the process that handles it saw the task's creation or was restarted in
+    between; a task without a webhook gets no deliveries either way."""
     db = gateway_db
     keys = KeyStore(db, KeyHasher(SECRET), Sealer(SECRET))
     key = (await keys.create(KeySpec(name="k", owner="acme"))).key
