@@ -45,6 +45,7 @@ log = logging.getLogger("aigen.workqueue")
 # outnumber the live rows), and how often a serving worker looks.
 TIDY_MIN_DEAD = 2_000
 TIDY_EVERY_S = 10.0
+_DEAD_ROWS_SQL = "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(%s)"
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,6 @@ class WorkQueue:
             "attempts = {t}.attempts + v.counted, state = coalesce(v.state, {t}.state) "
             "FROM json_to_recordset(%s::json) AS v(key text, delay float8, counted int, state jsonb) "
             "WHERE {t}.key = v.key AND {t}.lease_owner = %s RETURNING {t}.key"
-        )
-        self._dead_rows_sql = (
-            "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(%s)"
         )
         self._vacuum_sql = self._render("VACUUM (SKIP_LOCKED) {t}")
         insert = "INSERT INTO {t} (key, due_at, state) VALUES (%s, now() + make_interval(secs => %s), %s) "
@@ -459,7 +457,7 @@ class WorkQueue:
         through the dead versions and gets slower. A short VACUUM of this small table keeps the
         claim cheap. SKIP_LOCKED: a replica already vacuuming it makes this one return at once."""
         async with self.db.connection() as conn:
-            row = await (await conn.execute(self._dead_rows_sql, (self.name,))).fetchone()
+            row = await (await conn.execute(_DEAD_ROWS_SQL, (self.name,))).fetchone()
             if row is None or row[0] is None or row[0] < max(min_dead, row[1] or 0):
                 return False
             await conn.execute(self._vacuum_sql)

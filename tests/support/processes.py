@@ -81,6 +81,17 @@ class ProcessStack:
             stack.services[name] = ServiceProcess(name, full, log_dir)
         return stack
 
+    def add_replica(self, name: str, **env: str) -> ServiceProcess:
+        """Another process of service `name` (not started): its own listen address and log
+        folder, the stack's settings plus `env`."""
+        number = 1 + sum(1 for service in self.services.values() if service.name == name)
+        log_dir = self.log_dir / f"{name}-{number}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        address = {f"AIGEN_{name.upper()}_ADDR": f"127.0.0.1:{free_port()}"}
+        replica = ServiceProcess(name, {**self.env, **address, **env}, log_dir)
+        self.services[f"{name}-{number}"] = replica
+        return replica
+
     async def start_all(self) -> None:
         for service in self.services.values():
             service.start()

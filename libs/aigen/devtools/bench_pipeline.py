@@ -97,17 +97,13 @@ async def _submissions_alone(
     API and worker replicas runs them): the submission path's own capacity, on one replica or
     several sharing the callers. In a schema of its own, dropped after, so its tasks (never
     dispatched) do not reach the main run."""
-    from tests.support.processes import ProcessStack, ServiceProcess
+    from tests.support.processes import ProcessStack
 
     schema, namespace = f"benchs_{uuid.uuid4().hex[:8]}", f"benchs{uuid.uuid4().hex[:8]}"
     env.update(AIGEN_DB_SCHEMA=schema, AIGEN_NATS_NAMESPACE=namespace, AIGEN_DISPATCH_WORKERS="0")
     stack = ProcessStack.create(["catalog", "dispatcher"], env, logs)
-    for replica in range(2, replicas + 1):
-        replica_logs = logs / f"replica-{replica}"
-        replica_logs.mkdir(parents=True, exist_ok=True)
-        stack.services[f"dispatcher-{replica}"] = ServiceProcess(
-            "dispatcher", {**stack.env, "AIGEN_DISPATCHER_ADDR": f"127.0.0.1:{free_port()}"}, replica_logs
-        )
+    for _ in range(replicas - 1):
+        stack.add_replica("dispatcher")
     try:
         await stack.start_all()
         dispatchers = [s.address for s in stack.services.values() if s.name == "dispatcher"]
@@ -123,6 +119,11 @@ async def _submissions_alone(
         await drop_streams(nats, namespace)
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
 def _cpu_by_part(stack) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """CPU seconds so far of each service process, this process (the client and the fake
     provider), PostgreSQL's and NATS's processes on this machine."""
@@ -130,8 +131,7 @@ def _cpu_by_part(stack) -> dict[str, float]:  # type: ignore[no-untyped-def]
 
     def add(part: str, process: psutil.Process) -> None:
         with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            parts[part] = parts.get(part, 0.0) + times.user + times.system
+            parts[part] = parts.get(part, 0.0) + _cpu_seconds(process)
 
     for name, service in stack.services.items():
         if service.process is not None:
@@ -302,7 +302,7 @@ async def main(generates: int, processing: int, concurrency: int, poller_replica
                 pollers = [(poller, metrics_port)]
                 for label, replicas in windows:
                     while len(pollers) < replicas:
-                        pollers.append(await _another_poller(stack, Path(tmp), len(pollers) + 1))
+                        pollers.append(await _another_poller(stack))
                         await asyncio.sleep(5)  # it starts with a backlog of due checks
                     checks, p50, p99, cpu_s = await _poller_window(pollers, window)
                     # CPU per check is what a shared machine cannot blur: a neighbour's load lowers
@@ -341,7 +341,7 @@ async def _poller_window(
         return total
 
     def cpu() -> float:
-        return float(sum(p.cpu_times().user + p.cpu_times().system for p, _ in pollers))
+        return sum(_cpu_seconds(process) for process, _ in pollers)
 
     cpu_before, start = cpu(), await buckets()
     await asyncio.sleep(seconds)
@@ -350,16 +350,10 @@ async def _poller_window(
     return checks, p50, p99, cpu_after - cpu_before
 
 
-async def _another_poller(stack, logs: Path, number: int) -> tuple[psutil.Process, int]:  # type: ignore[no-untyped-def]
+async def _another_poller(stack) -> tuple[psutil.Process, int]:  # type: ignore[no-untyped-def]
     """One more poller process sharing the queue (leases, G12), with metrics of its own."""
-    from tests.support.processes import ServiceProcess
-
     port = free_port()
-    replica_logs = logs / f"poller-{number}"
-    replica_logs.mkdir(parents=True, exist_ok=True)
-    env = {**stack.env, "AIGEN_POLLER_ADDR": f"127.0.0.1:{free_port()}", "AIGEN_METRICS_PORT": str(port)}
-    replica = ServiceProcess("poller", env, replica_logs)
-    stack.services[f"poller-{number}"] = replica
+    replica = stack.add_replica("poller", AIGEN_METRICS_PORT=str(port))
     replica.start()
     await replica.serving()
     assert replica.process is not None
