@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from aigen.eventstore.mapper import decode, to_new_event
-from aigen.eventstore.store import ANY_VERSION, Conn, EventStore
+from aigen.eventstore.store import ANY_VERSION, Conn, EventStore, NewEvent
 from aigen.tasks.domain import stream_id
 from aigen.v1 import events_pb2, ledger_pb2
 from google.protobuf.message import Message
@@ -220,12 +220,15 @@ class LedgerReactions:
 
     async def append(self, conn: Conn, events: list[Message]) -> None:
         """Append ledger events to their accounts' streams (last in the transaction: the append
-        takes the event log's lock, which is best held briefly)."""
+        takes the event log's lock, which is best held briefly). One append per account, the
+        events of each in the order given."""
+        by_account: dict[str, list[NewEvent]] = {}
         for event in events:
             subject: ledger_pb2.LedgerSubject = event.subject  # type: ignore[attr-defined]
-            await self.store.append(
-                account_stream(subject.key_id, subject.owner), ANY_VERSION, [to_new_event(event)], conn=conn
-            )
+            stream = account_stream(subject.key_id, subject.owner)
+            by_account.setdefault(stream, []).append(to_new_event(event))
+        for account, new_events in by_account.items():
+            await self.store.append(account, ANY_VERSION, new_events, conn=conn)
 
     async def _all_locked(self, conn: Conn, where: str, params: tuple[object, ...]) -> list[Hold]:
         rows = await (

@@ -1,8 +1,8 @@
 """The gateway's reaction to task events (JetStream consumer `gateway-webhooks`).
 
-One transaction per event, with the consumer's tracking row: the ledger's holds and charges,
-the ledger events they cause, and the client webhook deliveries to send. A redelivered event
-finds its tracking row and changes nothing.
+The events of a moment react in one transaction, with the consumer's tracking rows
+(`aigen.bus.batches`): the ledger's holds and charges, the ledger events they cause, and the
+client webhook deliveries to send. A redelivered event finds its tracking row and changes nothing.
 
 Most events of most tasks change nothing here: progress of a task without a webhook moves no
 money and tells no one. The tasks known to be such (their creation handled, no webhook — both
@@ -12,6 +12,7 @@ facts never change) are remembered, and their progress events skipped without a 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from datetime import UTC
 
 from aigen.bus.consumer import Delivery
@@ -48,6 +49,9 @@ LEDGER = (
 
 
 class TaskReactions:
+    """A `BatchHandler`: the events of a moment react in one transaction, and their ledger events
+    are appended together at its end."""
+
     def __init__(self, ledger: LedgerReactions, webhook_jobs: WorkQueue, *, remember: int = 50_000) -> None:
         self.ledger = ledger
         self.jobs = webhook_jobs
@@ -55,33 +59,57 @@ class TaskReactions:
         self._quiet: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
 
-    async def __call__(self, delivery: Delivery) -> None:
+    def wants(self, delivery: Delivery) -> bool:
         message = delivery.message
         task_id = getattr(message, "task_id", "")
         if message is None or not task_id or not isinstance(message, RELEVANT):
-            return  # unknown to this version, not about a task, or nothing to do
-        if task_id in self._quiet and not isinstance(message, LEDGER):
-            return  # its hold exists and no one is to be told: nothing to do, nothing to track
-        quiet = False  # learnt here: the task's hold exists and it has no webhook
+            return False  # unknown to this version, not about a task, or nothing to do
+        # A quiet task's hold exists and no one is to be told: nothing to do, nothing to track.
+        return task_id not in self._quiet or isinstance(message, LEDGER)
+
+    async def handle(self, conn: Conn, deliveries: Sequence[Delivery]) -> Callable[[], None]:
+        emitted: list[Message] = []
+        quiet: list[str] = []  # learnt here: these tasks' holds exist and they have no webhook
+        for delivery in deliveries:
+            with delivery.traced():
+                if await self._react(conn, delivery, emitted):
+                    quiet.append(getattr(delivery.message, "task_id", ""))
+        await self.ledger.append(conn, emitted)
+
+        def committed() -> None:  # remembered only once the reactions are in
+            for task_id in quiet:
+                self._remember_quiet(task_id)
+
+        return committed
+
+    async def __call__(self, delivery: Delivery) -> None:
+        """One event in a transaction of its own (`Consumer`'s handler signature)."""
+        if not self.wants(delivery):
+            return
         async with delivery.transaction() as conn:
-            emitted: list[Message] = []
-            if isinstance(message, events_pb2.TaskCreated):
-                emitted += await self._created(conn, message)
-                quiet = not message.webhook_url
-            else:
-                known = await self._known(conn, task_id)
-                if not known:
-                    # This event overtook its TaskCreated: handle the creation first, from the log.
-                    created = await self.ledger.task_created(conn, task_id)
-                    if created is not None:
-                        emitted += await self._created(conn, created)
-                        known, quiet = True, not created.webhook_url
-                emitted += await self.ledger.react(conn, message)
-                hook = await self._notify(conn, delivery, message)
-                quiet = quiet or (known and hook is False)
-            await self.ledger.append(conn, emitted)
-        if quiet:  # committed: remembered only now
-            self._remember_quiet(task_id)
+            committed = await self.handle(conn, [delivery])
+        committed()
+
+    async def _react(self, conn: Conn, delivery: Delivery, emitted: list[Message]) -> bool:
+        """React to one event, adding the ledger events it causes to `emitted`; whether it showed
+        the task to be quiet."""
+        message = delivery.message
+        task_id = getattr(message, "task_id", "")
+        if isinstance(message, events_pb2.TaskCreated):
+            emitted += await self._created(conn, message)
+            return not message.webhook_url
+        quiet = False
+        known = await self._known(conn, task_id)
+        if not known:
+            # This event overtook its TaskCreated: handle the creation first, from the log.
+            created = await self.ledger.task_created(conn, task_id)
+            if created is not None:
+                emitted += await self._created(conn, created)
+                known, quiet = True, not created.webhook_url
+        assert message is not None  # wants() let only task events through
+        emitted += await self.ledger.react(conn, message)
+        hook = await self._notify(conn, delivery, message)
+        return quiet or (known and hook is False)
 
     def _remember_quiet(self, task_id: str) -> None:
         self._quiet[task_id] = None

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import uvicorn
 from aigen import objectstore
 from aigen.bus import topology as topo
+from aigen.bus.batches import BatchConsumer
 from aigen.bus.connection import connect as connect_nats
-from aigen.bus.consumer import Consumer
 from aigen.bus.relay import Relay
 from aigen.config import ConfigError, Settings
 from aigen.eventstore.store import EventStore
@@ -136,7 +136,7 @@ async def build(runtime: Runtime, gw_settings: GatewaySettings) -> Gateway:
     spec = next(
         c for c in runtime.topology.consumers if c.durable == runtime.topology.consumer(CONSUMER, "").durable
     )
-    consumer = Consumer(runtime.db, runtime.nc, spec, reactions)
+    consumer = BatchConsumer(runtime.db, runtime.nc, spec, reactions)
     deployment_secret = deployment_webhook_secret(secret)
 
     async def secret_of(key_id: str | None) -> str | None:

@@ -8,6 +8,7 @@ import contextlib
 
 import pytest
 from aigen.bus import topology as topo
+from aigen.bus.batches import BatchConsumer
 from aigen.bus.connection import connect as connect_nats
 from aigen.bus.consumer import Consumer, Delivery
 from aigen.bus.relay import Relay, envelope_of
@@ -253,3 +254,107 @@ async def test_handler_failures_are_retried_and_poison_is_dead_lettered(applied_
     with contextlib.suppress(Exception):
         await js.delete_consumer(spec.stream, spec.durable)
     assert spec.config().ack_policy == js_api.AckPolicy.EXPLICIT
+
+
+class BatchRecorder:
+    """A batch handler that applies the events of one task and ignores the others; it fails every
+    batch holding a `poisoned` event the first `fail_first` times it sees that event."""
+
+    def __init__(self, task: str = "", poisoned: frozenset[str] = frozenset(), fail_first: int = 0) -> None:
+        self.task = task
+        self.poisoned = poisoned
+        self.fail_first = fail_first
+        self.seen: collections.Counter[str] = collections.Counter()
+        self.batch_sizes: list[int] = []
+        self.committed: list[str] = []
+
+    def wants(self, delivery: Delivery) -> bool:
+        return not self.task or getattr(delivery.message, "task_id", "") == self.task
+
+    async def handle(self, conn, deliveries):
+        self.batch_sizes.append(len(deliveries))
+        ids = [delivery.envelope.event_id for delivery in deliveries]
+        for delivery in deliveries:
+            await conn.execute("INSERT INTO applied (event_id) VALUES (%s)", (delivery.event_id,))
+            self.seen[delivery.envelope.event_id] += 1
+            if (
+                delivery.envelope.event_id in self.poisoned
+                and self.seen[delivery.envelope.event_id] <= self.fail_first
+            ):
+                raise TimeoutError("downstream timed out")
+        return lambda: self.committed.extend(ids)
+
+
+async def test_batch_consumer_applies_a_moment_of_events_in_one_transaction_each_once(
+    applied_table, nc, nats_ns
+):
+    db = applied_table
+    store = EventStore(db)
+    count = await fill(store, tasks=4, per_task=10)
+    relay = Relay(db, nc, nats_ns)
+    await drain(relay)
+    js = nc.jetstream()
+    # Ten of the events again, as after the duplicate window: copies that land in the same batch.
+    for event in (await store.read_all(0, 100))[:10]:
+        await js.publish(
+            nats_ns.event_subject("task", "TaskProgressed"),
+            envelope_of(event).SerializeToString(),
+            headers={"Nats-Msg-Id": f"{event.event_id}-late"},
+        )
+    spec = nats_ns.consumer("batch", nats_ns.event_subject("task", ">"))
+    await topo.ensure(js, (), (spec,))
+    handler = BatchRecorder()
+    consumer = BatchConsumer(db, nc, spec, handler, batch=64)
+
+    async def all_seen() -> bool:
+        return consumer.processed + consumer.skipped >= count + 10
+
+    await run_consumer_until(consumer, all_seen)
+    counts = await applied_counts(db)
+    assert len(counts) == count and set(counts.values()) == {1}
+    assert consumer.skipped == 10 and consumer.processed == count
+    assert consumer.batches < count / 4  # the events went in batches, not one transaction each
+    assert sorted(handler.committed) == sorted(counts)  # every commit told, each event once
+    # Acknowledged: a consumer started again finds nothing left to do.
+    assert (await js.consumer_info(spec.stream, spec.durable)).num_ack_pending == 0
+
+
+async def test_batch_consumer_acks_unwanted_events_without_a_row_and_isolates_a_failing_one(
+    applied_table, nc, nats_ns
+):
+    db = applied_table
+    store = EventStore(db)
+    await fill(store, tasks=3, per_task=5)
+    await drain(Relay(db, nc, nats_ns))
+    js = nc.jetstream()
+    await js.publish(nats_ns.event_subject("task", "Garbage"), b"\x00not an envelope")
+    wanted = [e for e in await store.read_all(0, 100) if e.stream_id == "task-1"]
+    poisoned = str(wanted[2].event_id)
+    spec = nats_ns.consumer("batch-fail", nats_ns.event_subject("task", ">"))
+    await topo.ensure(js, (), (spec,))
+    handler = BatchRecorder(task="t1", poisoned=frozenset({poisoned}), fail_first=2)
+    consumer = BatchConsumer(db, nc, spec, handler, batch=64, retry_base_s=0.1)
+
+    async def done() -> bool:
+        async with db.connection() as conn:
+            dead = (await (await conn.execute("SELECT count(*) FROM dead_letters")).fetchone())[0]
+        return sum((await applied_counts(db)).values()) == 5 and dead == 1
+
+    await run_consumer_until(consumer, done)
+    counts = await applied_counts(db)
+    assert set(counts) == {str(e.event_id) for e in wanted} and set(counts.values()) == {1}
+    # The batch failed, then its events went alone: the four good ones committed at once, the
+    # failing one failed again and committed only when retried after a delay.
+    assert handler.seen[poisoned] == 3 and consumer.failed >= 1
+    assert handler.committed[-1] == poisoned
+    assert sorted(handler.committed) == sorted(counts)  # a rolled-back batch told nothing
+    async with db.connection() as conn:
+        tracked = (
+            await (
+                await conn.execute(
+                    "SELECT count(*) FROM consumer_tracking WHERE consumer = %s", (spec.durable,)
+                )
+            ).fetchone()
+        )[0]
+    assert tracked == 5  # the ten events of other tasks left no row
+    assert consumer.processed == 15  # ten ignored, five applied

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -87,6 +87,33 @@ class Delivery:
             yield conn
         self._tracked = True
 
+    @contextlib.contextmanager
+    def traced(self) -> Iterator[None]:
+        """Log lines and spans inside continue the request that caused the event."""
+        with (
+            context.bound(correlation=self.envelope.correlation_id or None),
+            span(
+                "aigen.bus",
+                f"{self.consumer} {self.type.rsplit('.', 1)[-1]}",
+                context=context_from(dict(self.envelope.trace_context)),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": self._msg.subject if self._msg is not None else "",
+                },
+            ),
+        ):
+            yield
+
+    async def ack(self) -> None:
+        if self._msg is not None:
+            await self._msg.ack()
+
+    async def nak(self, delay: float) -> None:
+        if self._msg is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._msg.nak(delay=delay)
+
     async def in_progress(self) -> None:
         if self._msg is not None:
             with contextlib.suppress(nats.errors.Error):
@@ -109,7 +136,98 @@ def decode_envelope(data: bytes) -> tuple[common_pb2.EventEnvelope, Message | No
     return envelope, message
 
 
-class Consumer:
+class PullConsumer:
+    """What every consumer here shares: the durable pull subscription, decoding, dead letters for
+    poison, retries with a growing delay and the counters."""
+
+    def __init__(
+        self,
+        db: Database,
+        nc: NATS,
+        spec: ConsumerSpec,
+        *,
+        batch: int,
+        fetch_timeout: float,
+        retry_base_s: float,
+        retry_max_s: float,
+    ) -> None:
+        self.db = db
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.spec = spec
+        self.batch = batch
+        self.fetch_timeout = fetch_timeout
+        self.retry_base_s = retry_base_s
+        self.retry_max_s = retry_max_s
+        self.processed = 0
+        self.skipped = 0
+        self.failed = 0
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription, n: int) -> list[Msg]:
+        """Up to `n` messages; none when nothing came in time or the broker is away for now."""
+        try:
+            return await sub.fetch(n, timeout=self.fetch_timeout)
+        except (nats.errors.TimeoutError, TimeoutError):
+            return []
+        except nats.errors.Error as exc:
+            log.warning("%s: fetch failed (%s); retrying", self.spec.durable, exc)
+            await asyncio.sleep(1.0)
+            return []
+
+    async def _delivery(self, msg: Msg) -> Delivery | None:
+        """The message as a delivery; None for poison, which is terminated and recorded."""
+        try:
+            envelope, message = decode_envelope(msg.data)
+        except (DecodeError, ValueError) as exc:
+            await self._poison(msg, f"undecodable message: {exc}")
+            return None
+        return Delivery(
+            consumer=self.spec.durable,
+            envelope=envelope,
+            message=message,
+            num_delivered=msg.metadata.num_delivered if msg.metadata else 1,
+            db=self.db,
+            _msg=msg,
+        )
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        if outcome == "processed":
+            self.processed += n
+        elif outcome == "skipped":
+            self.skipped += n
+        else:
+            self.failed += n
+        metrics.CONSUMER_EVENTS.labels(self.spec.durable, outcome).inc(n)
+
+    async def _failed(self, delivery: Delivery, exc: Exception) -> None:
+        """Retry the event later, each time waiting longer (JetStream gives up at max_deliver)."""
+        self._count("failed")
+        delay = min(self.retry_max_s, self.retry_base_s * (2 ** (delivery.num_delivered - 1)))
+        log.warning(
+            "%s: %s at position %d failed (delivery %d): %s: %s; retrying in %.1fs",
+            self.spec.durable,
+            delivery.type,
+            delivery.envelope.global_position,
+            delivery.num_delivered,
+            type(exc).__name__,
+            exc,
+            delay,
+            exc_info=not isinstance(exc, OSError | TimeoutError),
+        )
+        await delivery.nak(delay)
+
+    async def _poison(self, msg: Msg, reason: str) -> None:
+        seq = msg.metadata.sequence.stream if msg.metadata else None
+        deliveries = msg.metadata.num_delivered if msg.metadata else None
+        log.error("%s: terminating poison message at stream sequence %s: %s", self.spec.durable, seq, reason)
+        await record_dead_letter(self.db, self.spec.durable, msg.subject, seq, deliveries, reason, msg.data)
+        with contextlib.suppress(nats.errors.Error):
+            await msg.term()
+
+
+class Consumer(PullConsumer):
+    """Runs a handler per event, up to `concurrency` at once; each commits its own effect."""
+
     def __init__(
         self,
         db: Database,
@@ -123,19 +241,12 @@ class Consumer:
         retry_base_s: float = 1.0,
         retry_max_s: float = 60.0,
     ) -> None:
-        self.db = db
-        self.nc = nc
-        self.js: JetStreamContext = nc.jetstream()
-        self.spec = spec
+        super().__init__(
+            db, nc, spec, batch=batch, fetch_timeout=fetch_timeout, retry_base_s=retry_base_s,
+            retry_max_s=retry_max_s,
+        )  # fmt: skip
         self.handler = handler
-        self.batch = batch
-        self.fetch_timeout = fetch_timeout
-        self.retry_base_s = retry_base_s
-        self.retry_max_s = retry_max_s
         self._slots = asyncio.Semaphore(concurrency)
-        self.processed = 0
-        self.skipped = 0
-        self.failed = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         sub = await self.js.pull_subscribe_bind(durable=self.spec.durable, stream=self.spec.stream)
@@ -146,15 +257,7 @@ class Consumer:
                 if free <= 0:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                try:
-                    msgs = await sub.fetch(free, timeout=self.fetch_timeout)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    continue
-                except nats.errors.Error as exc:
-                    log.warning("%s: fetch failed (%s); retrying", self.spec.durable, exc)
-                    await asyncio.sleep(1.0)
-                    continue
-                for msg in msgs:
+                for msg in await self._fetch(sub, free):
                     task = asyncio.create_task(self._process(msg))
                     running.add(task)
                     task.add_done_callback(running.discard)
@@ -166,79 +269,34 @@ class Consumer:
 
     async def _process(self, msg: Msg) -> None:
         async with self._slots:
-            try:
-                envelope, message = decode_envelope(msg.data)
-            except (DecodeError, ValueError) as exc:
-                await self._poison(msg, f"undecodable message: {exc}")
+            delivery = await self._delivery(msg)
+            if delivery is None:
                 return
-            delivery = Delivery(
-                consumer=self.spec.durable,
-                envelope=envelope,
-                message=message,
-                num_delivered=msg.metadata.num_delivered if msg.metadata else 1,
-                db=self.db,
-                _msg=msg,
-            )
-            # The handler's log lines and spans continue the request that caused the event.
-            with (
-                context.bound(correlation=envelope.correlation_id or None),
-                span(
-                    "aigen.bus",
-                    f"{self.spec.durable} {envelope.type.rsplit('.', 1)[-1]}",
-                    context=context_from(dict(envelope.trace_context)),
-                    kind=trace.SpanKind.CONSUMER,
-                    attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
-                ),
-            ):
+            with delivery.traced():
                 # A timer rather than a task per message: most handlers finish long before it fires.
-                keepalive = _KeepAlive(msg, max(1.0, self.spec.ack_wait_s / 3))
+                keepalive = KeepAlive([msg], max(1.0, self.spec.ack_wait_s / 3))
                 try:
                     # A handler with an effect commits it through delivery.transaction(), which
                     # also records the event; one that ignored the event leaves no row behind
                     # (a redelivery is ignored again — no write per uninteresting event).
                     await self.handler(delivery)
-                    self.processed += 1
-                    metrics.CONSUMER_EVENTS.labels(self.spec.durable, "processed").inc()
+                    self._count("processed")
                     await msg.ack()
                 except AlreadyProcessed:
-                    self.skipped += 1
-                    metrics.CONSUMER_EVENTS.labels(self.spec.durable, "skipped").inc()
+                    self._count("skipped")
                     await msg.ack()
                 except Exception as exc:
-                    self.failed += 1
-                    metrics.CONSUMER_EVENTS.labels(self.spec.durable, "failed").inc()
-                    delay = min(self.retry_max_s, self.retry_base_s * (2 ** (delivery.num_delivered - 1)))
-                    log.warning(
-                        "%s: %s at position %d failed (delivery %d): %s: %s; retrying in %.1fs",
-                        self.spec.durable,
-                        envelope.type,
-                        envelope.global_position,
-                        delivery.num_delivered,
-                        type(exc).__name__,
-                        exc,
-                        delay,
-                        exc_info=not isinstance(exc, OSError | TimeoutError),
-                    )
-                    with contextlib.suppress(nats.errors.Error):
-                        await msg.nak(delay=delay)
+                    await self._failed(delivery, exc)
                 finally:
                     keepalive.cancel()
 
-    async def _poison(self, msg: Msg, reason: str) -> None:
-        seq = msg.metadata.sequence.stream if msg.metadata else None
-        deliveries = msg.metadata.num_delivered if msg.metadata else None
-        log.error("%s: terminating poison message at stream sequence %s: %s", self.spec.durable, seq, reason)
-        await record_dead_letter(self.db, self.spec.durable, msg.subject, seq, deliveries, reason, msg.data)
-        with contextlib.suppress(nats.errors.Error):
-            await msg.term()
 
-
-class _KeepAlive:
-    """Tells JetStream every `interval_s` that a message is still being worked on (a slow
+class KeepAlive:
+    """Tells JetStream every `interval_s` that messages are still being worked on (a slow
     handler), until cancelled."""
 
-    def __init__(self, msg: Msg, interval_s: float) -> None:
-        self.msg = msg
+    def __init__(self, msgs: list[Msg], interval_s: float) -> None:
+        self.msgs = msgs
         self.interval_s = interval_s
         self._loop = asyncio.get_running_loop()
         self._timer = self._loop.call_later(interval_s, self._fire)
@@ -249,8 +307,9 @@ class _KeepAlive:
         self._timer = self._loop.call_later(self.interval_s, self._fire)
 
     async def _in_progress(self) -> None:
-        with contextlib.suppress(nats.errors.Error):
-            await self.msg.in_progress()
+        for msg in self.msgs:
+            with contextlib.suppress(nats.errors.Error):
+                await msg.in_progress()
 
     def cancel(self) -> None:
         self._timer.cancel()

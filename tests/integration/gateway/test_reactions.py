@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from aigen.bus.batches import commit_batch
 from aigen.bus.consumer import AlreadyProcessed, Delivery
 from aigen.db import migrations
 from aigen.eventstore.mapper import decode, to_new_event
@@ -78,8 +79,11 @@ async def state_of(db, key_id: str, task_id: str) -> tuple:
     return usage, hold, [h[0] for h in hooks], ledger
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["each-alone", "one-batch"])
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
-async def test_any_arrival_order_gives_the_same_ledger_and_webhooks(gateway_db, order):
+async def test_any_arrival_order_gives_the_same_ledger_and_webhooks(gateway_db, order, batched):
+    """Each event in a transaction of its own, or all of them in one batch's transaction (the
+    gateway's consumer), in any order: the same outcome."""
     db = gateway_db
     keys = KeyStore(db, KeyHasher(SECRET), Sealer(SECRET))
     key = (
@@ -102,8 +106,11 @@ async def test_any_arrival_order_gives_the_same_ledger_and_webhooks(gateway_db, 
         ],
     )
     reactions = TaskReactions(LedgerReactions(store), WorkQueue(db, "gateway_webhook_jobs"))
-    for index in order:
-        await reactions(deliveries[index])
+    if batched:
+        assert await commit_batch(db, "gateway-webhooks", reactions, [deliveries[i] for i in order]) == 3
+    else:
+        for index in order:
+            await reactions(deliveries[index])
     usage, hold, hooks, ledger = await state_of(db, key.id, task_id)
     assert usage == (Decimal("0.015"), Decimal(0), 0)
     assert hold == ("settled", Decimal("0.02"), Decimal("0.015"))
@@ -114,6 +121,7 @@ async def test_any_arrival_order_gives_the_same_ledger_and_webhooks(gateway_db, 
         fresh = Delivery(delivery.consumer, delivery.envelope, delivery.message, 2, db)
         with pytest.raises(AlreadyProcessed):
             await reactions(fresh)
+    assert await commit_batch(db, "gateway-webhooks", reactions, deliveries) == 0
     assert await state_of(db, key.id, task_id) == (usage, hold, hooks, ledger)
 
 
