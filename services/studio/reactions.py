@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import OrderedDict
 
 from aigen.bus.consumer import Delivery
 from aigen.eventstore.mapper import decode
@@ -59,22 +60,41 @@ def row_of(state: TaskState, shot_id: uuid.UUID) -> TaskRow:
 
 
 class TaskReactions:
-    def __init__(self, repo: StudioRepository, store: EventStore) -> None:
+    def __init__(self, repo: StudioRepository, store: EventStore, *, remember: int = 50_000) -> None:
         self.repo = repo
         self.store = store
         self.tasks = TaskRepository(store)
+        # Each task's shot, or None for none, as its creation named it (a fact that never
+        # changes), least recent first: most tasks are submitted outside the studio, and each of
+        # their events would otherwise cost a look-up or two to find that out again.
+        self._shots: OrderedDict[str, uuid.UUID | None] = OrderedDict()
+        self._remember = remember
+        self.lookups = 0  # shot look-ups in the database, for the curious and the tests
 
     async def _shot_of(self, task_id: str, delivery: Delivery) -> uuid.UUID | None:
         if isinstance(delivery.message, events_pb2.TaskCreated):
-            return _shot_uuid(delivery.message.shot_id)
+            return self._learnt(task_id, _shot_uuid(delivery.message.shot_id))
+        if task_id in self._shots:
+            self._shots.move_to_end(task_id)
+            return self._shots[task_id]
+        self.lookups += 1
         known = await self.repo.known_task_shot(task_id)
         if known is not None:
-            return known
+            return self._learnt(task_id, known)
         first = await self.store.read_stream(stream_id(task_id), 1, to_version=1)
         if not first:
-            return None
+            return None  # not in the log (yet): nothing learnt
         created = decode(first[0])
-        return _shot_uuid(created.shot_id) if isinstance(created, events_pb2.TaskCreated) else None
+        if not isinstance(created, events_pb2.TaskCreated):
+            return None
+        return self._learnt(task_id, _shot_uuid(created.shot_id))
+
+    def _learnt(self, task_id: str, shot_id: uuid.UUID | None) -> uuid.UUID | None:
+        self._shots[task_id] = shot_id
+        self._shots.move_to_end(task_id)
+        if len(self._shots) > self._remember:
+            self._shots.popitem(last=False)
+        return shot_id
 
     async def __call__(self, delivery: Delivery) -> None:
         if delivery.message is None or not delivery.envelope.stream_id.startswith("task-"):

@@ -342,3 +342,42 @@ async def test_results_handled_after_the_tasks_deletion_arrive_unlinked(studio, 
     frames = await frames_of(stub, shot.id)
     assert len(frames) == 2
     assert all(f.task_id == "" for f in frames)
+
+
+async def test_a_tasks_shot_or_none_is_looked_up_at_most_once(studio, db):
+    """Most tasks are submitted outside the studio: once their creation shows no shot, their other
+    events are passed over without asking the database again; a task on a shot is followed without
+    asking which shot again."""
+    from aigen.bus.consumer import Delivery
+    from aigen.eventstore.mapper import decode
+
+    from services.studio.repository import StudioRepository
+
+    _, _, shot = await make_shot(studio.stub)
+    store = EventStore(db)
+    seen, unseen, on_shot = (uuid.uuid4().hex for _ in range(3))
+    for task, shot_id in ((seen, ""), (unseen, ""), (on_shot, shot.id)):
+        await store.append(
+            f"task-{task}",
+            0,
+            [to_new_event(m) for m in (created(task, shot_id), completed(task), stored(task))],
+        )
+    reactions = TaskReactions(StudioRepository(db), store)
+
+    async def handle(task: str, first: int = 0) -> int:
+        before = reactions.lookups
+        for event in (await store.read_stream(f"task-{task}"))[first:]:
+            await reactions(Delivery("studio-tasks-test", envelope_of(event), decode(event), 1, db))
+        return reactions.lookups - before
+
+    assert await handle(seen) == 0  # its creation said: no shot
+    assert await handle(unseen, first=1) == 1  # its creation went elsewhere: looked up once
+    assert await handle(on_shot) == 0  # its creation named the shot: followed without asking
+    assert len(await frames_of(studio.stub, shot.id)) == 2
+    async with db.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT task_id FROM studio_tasks WHERE task_id = ANY(%s)", ([seen, unseen, on_shot],)
+            )
+        ).fetchall()
+    assert [r[0] for r in rows] == [on_shot]
