@@ -49,7 +49,7 @@ POLL_OUTCOMES = Counter(
 POLL_LAG = Histogram(
     "aigen_poll_lag_seconds",
     "Time between a status check falling due and a poller claiming it",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60),
 )
 ERRORS_RECORDED = Counter(
     "aigen_provider_errors_total", "Adapter errors recorded in the error log", ["provider", "stage", "code"]
