@@ -358,3 +358,34 @@ async def test_batch_consumer_acks_unwanted_events_without_a_row_and_isolates_a_
         )[0]
     assert tracked == 5  # the ten events of other tasks left no row
     assert consumer.processed == 15  # ten ignored, five applied
+
+
+async def test_batch_consumer_survives_a_batch_it_cannot_handle_and_gets_it_again(applied_table, nc, nats_ns):
+    """Something unexpected outside any transaction (here the handler's filter) loses nothing:
+    the consumer goes on, and the unacknowledged events come again after the ack wait."""
+    db = applied_table
+    store = EventStore(db)
+    count = await fill(store, tasks=2, per_task=3)
+    await drain(Relay(db, nc, nats_ns))
+    spec = nats_ns.consumer("batch-odd", nats_ns.event_subject("task", ">"), ack_wait_s=1.0)
+    await topo.ensure(nc.jetstream(), (), (spec,))
+
+    class OddFilter(BatchRecorder):
+        broke = False
+
+        def wants(self, delivery: Delivery) -> bool:
+            if not self.broke:
+                self.broke = True
+                raise RuntimeError("a bug in the filter")
+            return True
+
+    handler = OddFilter()
+    consumer = BatchConsumer(db, nc, spec, handler)
+
+    async def all_applied() -> bool:
+        return sum((await applied_counts(db)).values()) >= count
+
+    await run_consumer_until(consumer, all_applied)
+    counts = await applied_counts(db)
+    assert len(counts) == count and set(counts.values()) == {1}
+    assert handler.broke

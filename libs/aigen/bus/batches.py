@@ -79,8 +79,13 @@ class BatchConsumer(PullConsumer):
         try:
             while not stop.is_set():
                 msgs = await self._fetch(sub, self.batch)
-                if msgs:
+                if not msgs:
+                    continue
+                try:
                     await self._process(msgs)
+                except Exception:
+                    # Whatever went wrong, unacknowledged events come again after the ack wait.
+                    log.exception("%s: a batch of %d could not be handled", self.spec.durable, len(msgs))
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

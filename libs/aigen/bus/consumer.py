@@ -106,8 +106,13 @@ class Delivery:
             yield
 
     async def ack(self) -> None:
+        """Acknowledge; if the broker cannot be told now, the event comes again after the ack
+        wait and finds its tracking row (or is ignored again)."""
         if self._msg is not None:
-            await self._msg.ack()
+            try:
+                await self._msg.ack()
+            except nats.errors.Error as exc:
+                log.warning("%s: %s not acknowledged (%s); it will come again", self.consumer, self.type, exc)
 
     async def nak(self, delay: float) -> None:
         if self._msg is not None:
