@@ -42,6 +42,16 @@ async def drain(relay: Relay) -> int:
     return total
 
 
+async def republish_late(js, nats_ns, events) -> None:
+    """The events again, as if they arrived after JetStream's duplicate window: stored twice."""
+    for event in events:
+        await js.publish(
+            nats_ns.event_subject("task", "TaskProgressed"),
+            envelope_of(event).SerializeToString(),
+            headers={"Nats-Msg-Id": f"{event.event_id}-late"},
+        )
+
+
 class Recorder:
     """A handler that records each event it was asked to apply, with the effect in PostgreSQL."""
 
@@ -144,12 +154,7 @@ async def test_g9_redelivery_outside_the_dedup_window_is_a_no_op(applied_table, 
     js = nc.jetstream()
     # The same events arrive again after the duplicate window has passed: JetStream no longer
     # remembers their ids, so they are stored twice. Modelled by re-publishing under new msg ids.
-    for event in await store.read_all(0, 100):
-        await js.publish(
-            nats_ns.event_subject("task", "TaskProgressed"),
-            envelope_of(event).SerializeToString(),
-            headers={"Nats-Msg-Id": f"{event.event_id}-late"},
-        )
+    await republish_late(js, nats_ns, await store.read_all(0, 100))
     assert (await js.stream_info(nats_ns.events_stream)).state.messages == 2 * count
     spec = nats_ns.consumer("g9", nats_ns.event_subject("task", ">"))
     await topo.ensure(js, (), (spec,))
@@ -295,12 +300,7 @@ async def test_batch_consumer_applies_a_moment_of_events_in_one_transaction_each
     await drain(relay)
     js = nc.jetstream()
     # Ten of the events again, as after the duplicate window: copies that land in the same batch.
-    for event in (await store.read_all(0, 100))[:10]:
-        await js.publish(
-            nats_ns.event_subject("task", "TaskProgressed"),
-            envelope_of(event).SerializeToString(),
-            headers={"Nats-Msg-Id": f"{event.event_id}-late"},
-        )
+    await republish_late(js, nats_ns, (await store.read_all(0, 100))[:10])
     spec = nats_ns.consumer("batch", nats_ns.event_subject("task", ">"))
     await topo.ensure(js, (), (spec,))
     handler = BatchRecorder()

@@ -63,14 +63,9 @@ class BatchConsumer(PullConsumer):
         handler: BatchHandler,
         *,
         batch: int = 64,
-        fetch_timeout: float = 1.0,
-        retry_base_s: float = 1.0,
-        retry_max_s: float = 60.0,
+        **timing: float,  # PullConsumer's fetch_timeout, retry_base_s, retry_max_s
     ) -> None:
-        super().__init__(
-            db, nc, spec, batch=batch, fetch_timeout=fetch_timeout, retry_base_s=retry_base_s,
-            retry_max_s=retry_max_s,
-        )  # fmt: skip
+        super().__init__(db, nc, spec, batch=batch, **timing)
         self.handler = handler
         self.batches = 0
 

@@ -152,9 +152,9 @@ class PullConsumer:
         spec: ConsumerSpec,
         *,
         batch: int,
-        fetch_timeout: float,
-        retry_base_s: float,
-        retry_max_s: float,
+        fetch_timeout: float = 1.0,
+        retry_base_s: float = 1.0,
+        retry_max_s: float = 60.0,
     ) -> None:
         self.db = db
         self.nc = nc
@@ -242,14 +242,9 @@ class Consumer(PullConsumer):
         *,
         batch: int = 32,
         concurrency: int = 8,
-        fetch_timeout: float = 1.0,
-        retry_base_s: float = 1.0,
-        retry_max_s: float = 60.0,
+        **timing: float,  # PullConsumer's fetch_timeout, retry_base_s, retry_max_s
     ) -> None:
-        super().__init__(
-            db, nc, spec, batch=batch, fetch_timeout=fetch_timeout, retry_base_s=retry_base_s,
-            retry_max_s=retry_max_s,
-        )  # fmt: skip
+        super().__init__(db, nc, spec, batch=batch, **timing)
         self.handler = handler
         self._slots = asyncio.Semaphore(concurrency)
 
