@@ -18,7 +18,7 @@ from aigen.v1 import catalog_pb2_grpc, generation_pb2_grpc
 from aigen.workqueue import WorkQueue
 
 from services.poller.fold import StreamFold
-from services.poller.service import PollerService, PollSettings, PollWorker, schedule
+from services.poller.service import PollerService, PollSettings, PollWorker, Scheduler
 
 
 def _float(name: str) -> float | None:
@@ -70,20 +70,18 @@ async def build(runtime: Runtime) -> list[Registration]:
         on_outcome=ErrorRecorder(store).on_poll,
     )
 
-    fold = StreamFold()
-
-    async def on_event(delivery):  # type: ignore[no-untyped-def]
-        await schedule(delivery, jobs, poll_settings, fold=fold, prime=worker.prime)
-        worker.wake()
+    scheduler = Scheduler(jobs, poll_settings, fold=StreamFold(), prime=worker.prime, wake=worker.wake)
 
     spec = next(c for c in runtime.topology.consumers if c.durable.endswith("poller-dispatched"))
-    # Most task events are ignored here and a scheduled one is a small insert: wider than the
-    # default, so a burst of dispatched tasks is scheduled while the checks run.
+    # Most task events are declined by the triage as they are fetched, and a scheduled one is a
+    # small insert: wider than the default, so a burst of dispatched tasks is scheduled while the
+    # checks run.
     consumer = Consumer(
         runtime.db,
         runtime.nc,
         spec,
-        on_event,
+        scheduler,
+        triage=scheduler.triage,
         batch=int(os.environ.get("AIGEN_POLLER_SCHEDULE_BATCH", "128")),
         concurrency=int(os.environ.get("AIGEN_POLLER_SCHEDULE_CONCURRENCY", "32")),
     )

@@ -1,6 +1,6 @@
 """The poller: owns the schedule of tasks waiting on their provider, and their callbacks.
 
-- `schedule` (a NATS consumer of task events) adds a poll job when a task is dispatched and drops
+- `Scheduler` (a NATS consumer of task events) adds a poll job when a task is dispatched and drops
   it when the task ends, is cancelled or deleted.
 - `PollWorker` claims due jobs (leases, SKIP LOCKED: replicas share the work, no task is checked
   by two at once), checks the provider, and appends the outcome and the next schedule in one
@@ -75,27 +75,54 @@ class PollSettings:
         self.duration_override = duration_override
 
 
-async def schedule(
-    delivery: Delivery,
-    jobs: WorkQueue,
-    settings: PollSettings,
-    *,
-    fold: StreamFold | None = None,
-    prime: Callable[[TaskState], None] | None = None,
-) -> None:
+class Scheduler:
     """React to task events: start polling dispatched tasks, stop polling finished ones.
 
-    With `fold`, the events seen here also build each task's state, handed to `prime` (the
-    worker's cache) when the task is dispatched: its first check then reads nothing."""
-    message = delivery.message
-    # Before any await: the consumer starts handlers in delivery order, which the fold relies on
-    # (and checks: out of turn, it lets the task go).
-    folded = fold.observe(delivery.envelope, message) if fold is not None else None
-    if fold is not None and isinstance(message, FOLLOWED_UNTIL):
-        fold.take(delivery.envelope.stream_id)  # handed over below, or finished
-    if isinstance(message, events_pb2.TaskDispatched):
-        if folded is not None and prime is not None:
-            prime(folded)
+    `triage` sees every task event in delivery order, before any handler runs (the consumer calls
+    it as events are fetched), and says which need the handler; with `fold`, the events seen there
+    also build each task's state, handed to `prime` (the worker's cache) when the task is
+    dispatched: its first check then reads nothing. Most events need nothing more."""
+
+    def __init__(
+        self,
+        jobs: WorkQueue,
+        settings: PollSettings,
+        *,
+        fold: StreamFold | None = None,
+        prime: Callable[[TaskState], None] | None = None,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.jobs = jobs
+        self.settings = settings
+        self.fold = fold
+        self.prime = prime
+        self.wake = wake
+
+    def triage(self, delivery: Delivery) -> bool:
+        message = delivery.message
+        if self.fold is not None:
+            folded = self.fold.observe(delivery.envelope, message)
+            if isinstance(message, FOLLOWED_UNTIL):
+                self.fold.take(delivery.envelope.stream_id)  # handed over below, or finished
+            if isinstance(message, events_pb2.TaskDispatched) and folded is not None and self.prime:
+                self.prime(folded)
+        return isinstance(message, events_pb2.TaskDispatched) or bool(self._ended_jobs(message))
+
+    async def __call__(self, delivery: Delivery) -> None:
+        message = delivery.message
+        if isinstance(message, events_pb2.TaskDispatched):
+            await self._schedule(delivery, message)
+            self.wake()
+            return
+        # Ending checks is a delete, harmless to repeat: no tracking row needed, and the statements go
+        # to the server together.
+        keys = self._ended_jobs(message)
+        if keys:
+            async with delivery.db.connection() as conn, conn.pipeline():
+                for key in keys:
+                    await self.jobs.remove(conn, key)
+
+    async def _schedule(self, delivery: Delivery, message: events_pb2.TaskDispatched) -> None:
         polling = message.model.polling
         plan = domain.plan_for(
             started_at=delivery.envelope.time.ToSeconds() + delivery.envelope.time.nanos / 1e9,
@@ -103,32 +130,29 @@ async def schedule(
             max_attempts=polling.max_attempts,
             max_duration_s=polling.max_duration_s,
             callback=message.callback_requested,
-            interval_override=settings.interval_override,
-            attempts_override=settings.attempts_override,
-            duration_override=settings.duration_override,
+            interval_override=self.settings.interval_override,
+            attempts_override=self.settings.attempts_override,
+            duration_override=self.settings.duration_override,
         )
         delay = max(0.0, plan.started_at + domain.first_delay(plan) - time.time())
-        new = await jobs.enqueue_for_event(
+        new = await self.jobs.enqueue_for_event(
             delivery.consumer, delivery.event_id, message.task_id, delay_s=delay, state=plan.to_state()
         )
         if not new:
             raise AlreadyProcessed
-        return
-    # Ending checks is a delete, harmless to repeat: no tracking row needed, and the statements go
-    # to the server together.
-    keys: list[str] = []
-    if isinstance(message, TERMINAL_EVENTS):
-        if isinstance(message, events_pb2.TaskCompleted) and message.source in JOB_ENDED_WITH_COMPLETION:
-            return
-        keys.append(message.task_id)
-        if not isinstance(message, events_pb2.TaskCompleted):
-            keys.append(message.task_id + RECONCILE_SUFFIX)
-    elif isinstance(message, events_pb2.TaskFailed) and message.stage != "timeout":
-        keys.append(message.task_id)
-    if keys:
-        async with delivery.db.connection() as conn, conn.pipeline():
-            for key in keys:
-                await jobs.remove(conn, key)
+
+    @staticmethod
+    def _ended_jobs(message: Message | None) -> list[str]:
+        """The jobs an event ends: a finished task's checks (and reconciliation)."""
+        if isinstance(message, TERMINAL_EVENTS):
+            if isinstance(message, events_pb2.TaskCompleted) and message.source in JOB_ENDED_WITH_COMPLETION:
+                return []
+            if isinstance(message, events_pb2.TaskCompleted):
+                return [message.task_id]
+            return [message.task_id, message.task_id + RECONCILE_SUFFIX]
+        if isinstance(message, events_pb2.TaskFailed) and message.stage != "timeout":
+            return [message.task_id]
+        return []
 
 
 class PollWorker:

@@ -389,3 +389,37 @@ async def test_batch_consumer_survives_a_batch_it_cannot_handle_and_gets_it_agai
     counts = await applied_counts(db)
     assert len(counts) == count and set(counts.values()) == {1}
     assert handler.broke
+
+
+async def test_triage_sees_every_event_in_order_and_declined_ones_never_reach_the_handler(
+    applied_table, nc, nats_ns
+):
+    db = applied_table
+    store = EventStore(db)
+    count = await fill(store, tasks=3, per_task=4)
+    await drain(Relay(db, nc, nats_ns))
+    spec = nats_ns.consumer("triage", nats_ns.event_subject("task", ">"))
+    await topo.ensure(nc.jetstream(), (), (spec,))
+    seen: list[tuple[str, int]] = []
+
+    def triage(delivery: Delivery) -> bool:
+        seen.append((delivery.envelope.stream_id, delivery.envelope.version))
+        return delivery.envelope.stream_id == "task-2"
+
+    recorder = Recorder()
+    consumer = Consumer(db, nc, spec, recorder, triage=triage)
+
+    async def all_seen() -> bool:
+        return consumer.processed + consumer.skipped >= count
+
+    await run_consumer_until(consumer, all_seen)
+    logged = await store.read_all(0, 100)
+    assert seen == [(e.stream_id, e.version) for e in logged]  # all of them, in the log's order
+    assert set(recorder.calls) == {str(e.event_id) for e in logged if e.stream_id == "task-2"}
+    assert consumer.processed == count
+    async with db.connection() as conn:
+        tracked = await (
+            await conn.execute("SELECT count(*) FROM consumer_tracking WHERE consumer = %s", (spec.durable,))
+        ).fetchone()
+    assert tracked[0] == 4  # the handler's four; the declined ones left nothing behind
+    assert (await nc.jetstream().consumer_info(spec.stream, spec.durable)).num_ack_pending == 0

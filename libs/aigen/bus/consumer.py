@@ -20,8 +20,9 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import nats.errors
 from google.protobuf.message import DecodeError, Message
@@ -179,13 +180,12 @@ class PullConsumer:
             await asyncio.sleep(1.0)
             return []
 
-    async def _delivery(self, msg: Msg) -> Delivery | None:
-        """The message as a delivery; None for poison, which is terminated and recorded."""
+    def _decode(self, msg: Msg) -> Delivery | str:
+        """The message as a delivery, or why it cannot be one (poison)."""
         try:
             envelope, message = decode_envelope(msg.data)
         except (DecodeError, ValueError) as exc:
-            await self._poison(msg, f"undecodable message: {exc}")
-            return None
+            return f"undecodable message: {exc}"
         return Delivery(
             consumer=self.spec.durable,
             envelope=envelope,
@@ -194,6 +194,14 @@ class PullConsumer:
             db=self.db,
             _msg=msg,
         )
+
+    async def _delivery(self, msg: Msg) -> Delivery | None:
+        """The message as a delivery; None for poison, which is terminated and recorded."""
+        decoded = self._decode(msg)
+        if isinstance(decoded, str):
+            await self._poison(msg, decoded)
+            return None
+        return decoded
 
     def _count(self, outcome: str, n: int = 1) -> None:
         if outcome == "processed":
@@ -231,7 +239,12 @@ class PullConsumer:
 
 
 class Consumer(PullConsumer):
-    """Runs a handler per event, up to `concurrency` at once; each commits its own effect."""
+    """Runs a handler per event, up to `concurrency` at once; each commits its own effect.
+
+    With `triage`, every event first meets it, synchronously and in delivery order, as soon as it
+    is fetched: an event it declines is acknowledged there and then (the acknowledgements of one
+    fetch leave in one write), without a task, a slot, a keep-alive timer or a span of its own.
+    Consumers that see every task event and act on few of them spend most of their time there."""
 
     def __init__(
         self,
@@ -240,12 +253,14 @@ class Consumer(PullConsumer):
         spec: ConsumerSpec,
         handler: Handler,
         *,
+        triage: Callable[[Delivery], bool] | None = None,
         batch: int = 32,
         concurrency: int = 8,
         **timing: float,  # PullConsumer's fetch_timeout, retry_base_s, retry_max_s
     ) -> None:
         super().__init__(db, nc, spec, batch=batch, **timing)
         self.handler = handler
+        self.triage = triage
         self._slots = asyncio.Semaphore(concurrency)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -258,7 +273,21 @@ class Consumer(PullConsumer):
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 for msg in await self._fetch(sub, free):
-                    task = asyncio.create_task(self._process(msg))
+                    decoded = self._decode(msg)
+                    if isinstance(decoded, Delivery) and self.triage is not None:
+                        try:
+                            wanted = self.triage(decoded)
+                        except Exception as exc:
+                            work: Coroutine[Any, Any, None] = self._failed(decoded, exc)
+                        else:
+                            if not wanted:
+                                self._count("processed")
+                                await decoded.ack()  # does not yield: one write for the fetch
+                                continue
+                            work = self._process(msg, decoded)
+                    else:
+                        work = self._process(msg, decoded)
+                    task = asyncio.create_task(work)
                     running.add(task)
                     task.add_done_callback(running.discard)
         finally:
@@ -267,11 +296,11 @@ class Consumer(PullConsumer):
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _process(self, msg: Msg) -> None:
+    async def _process(self, msg: Msg, delivery: Delivery | str) -> None:
+        if isinstance(delivery, str):
+            await self._poison(msg, delivery)
+            return
         async with self._slots:
-            delivery = await self._delivery(msg)
-            if delivery is None:
-                return
             with delivery.traced():
                 # A timer rather than a task per message: most handlers finish long before it fires.
                 keepalive = KeepAlive([msg], max(1.0, self.spec.ack_wait_s / 3))
