@@ -89,6 +89,16 @@ class TaskReactions:
             return None
         return self._learnt(task_id, _shot_uuid(created.shot_id))
 
+    def triage(self, delivery: Delivery) -> bool:
+        """Whether the event may concern a shot (the consumer's triage, as events are fetched):
+        the events of tasks known to be on none are acknowledged without further ado."""
+        if delivery.message is None or not delivery.envelope.stream_id.startswith("task-"):
+            return False
+        task_id = task_id_of(delivery.envelope.stream_id)
+        if isinstance(delivery.message, events_pb2.TaskCreated):
+            return self._learnt(task_id, _shot_uuid(delivery.message.shot_id)) is not None
+        return task_id not in self._shots or self._shots[task_id] is not None
+
     def _learnt(self, task_id: str, shot_id: uuid.UUID | None) -> uuid.UUID | None:
         self._shots[task_id] = shot_id
         self._shots.move_to_end(task_id)

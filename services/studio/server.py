@@ -37,7 +37,8 @@ async def build(runtime: Runtime) -> list[Registration]:
     guard = NetGuard.from_env(max_bytes=MAX_BYTES, read_timeout_s=120.0)
     exporter = EpisodeExporter(repo, store, MediaFetcher(guard, store))
     spec = next(c for c in runtime.topology.consumers if c.durable.endswith(CONSUMER))
-    consumer = Consumer(runtime.db, runtime.nc, spec, TaskReactions(repo, EventStore(runtime.db)))
+    reactions = TaskReactions(repo, EventStore(runtime.db))
+    consumer = Consumer(runtime.db, runtime.nc, spec, reactions, triage=reactions.triage)
     runtime.add_worker(f"consumer:{CONSUMER}", consumer.run)
     runtime.extra["consumer"] = consumer
     service = StudioService(repo, generation, exporter, store)

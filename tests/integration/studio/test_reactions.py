@@ -364,15 +364,21 @@ async def test_a_tasks_shot_or_none_is_looked_up_at_most_once(studio, db):
         )
     reactions = TaskReactions(StudioRepository(db), store)
 
-    async def handle(task: str, first: int = 0) -> int:
-        before = reactions.lookups
+    async def handle(task: str, first: int = 0) -> tuple[int, list[bool]]:
+        """Look-ups made, and what the triage said of each event (all are handled regardless)."""
+        before, triaged = reactions.lookups, []
         for event in (await store.read_stream(f"task-{task}"))[first:]:
-            await reactions(Delivery("studio-tasks-test", envelope_of(event), decode(event), 1, db))
-        return reactions.lookups - before
+            delivery = Delivery("studio-tasks-test", envelope_of(event), decode(event), 1, db)
+            triaged.append(reactions.triage(delivery))
+            await reactions(delivery)
+        return reactions.lookups - before, triaged
 
-    assert await handle(seen) == 0  # its creation said: no shot
-    assert await handle(unseen, first=1) == 1  # its creation went elsewhere: looked up once
-    assert await handle(on_shot) == 0  # its creation named the shot: followed without asking
+    # Its creation said: no shot. The triage declines its events at once, and so would the handler.
+    assert await handle(seen) == (0, [False, False, False])
+    # Its creation went elsewhere: looked up once, then known.
+    assert await handle(unseen, first=1) == (1, [True, False])
+    # Its creation named the shot: followed without asking.
+    assert await handle(on_shot) == (0, [True, True, True])
     assert len(await frames_of(studio.stub, shot.id)) == 2
     async with db.connection() as conn:
         rows = await (
