@@ -145,3 +145,32 @@ async def test_malformed_payload_stops_the_projection(progress_table):
         await runner.catch_up()
     status = await runner.status()
     assert status.error_position == bad.first_position and "TaskProgressed" in (status.error or "")
+
+
+async def test_a_projections_batch_commits_without_waiting_for_the_disk_and_nothing_else_does(progress_table):
+    """Read models are rebuilt from the log, so their batches commit asynchronously; the setting
+    is the batch transaction's own and does not leak into the pool's connections."""
+    db = progress_table
+    store = EventStore(db)
+    await seed(store, tasks=2, steps=2)
+
+    class Observing(ProgressCount):
+        modes: set[str] = set()
+
+        async def apply(self, conn, event, message):
+            row = await (await conn.execute("SELECT current_setting('synchronous_commit')")).fetchone()
+            self.modes.add(row[0])
+            await super().apply(conn, event, message)
+
+    projection = Observing()
+    await ProjectionRunner(db, projection).catch_up()
+    assert projection.modes == {"off"}
+    assert projection.seen == 4
+    async with db.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT current_setting('synchronous_commit'), reset_val FROM pg_settings "
+                "WHERE name = 'synchronous_commit'"
+            )
+        ).fetchone()
+    assert row[0] == row[1]  # the server's own setting, whatever it is

@@ -123,9 +123,12 @@ class Relay:
             return int(row[0]) if row else 0
 
     async def _save(self, position: int) -> None:
+        # Committed without waiting for the disk: a checkpoint lost in a crash only makes the next
+        # leader publish those events again, which JetStream and the consumers already absorb.
         async with self.db.connection() as conn:
             await conn.execute(
-                "UPDATE checkpoints SET position = %s, updated_at = now() WHERE name = %s",
+                "UPDATE checkpoints SET position = %s, updated_at = now() "
+                "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS commit_mode WHERE name = %s",
                 (position, self._checkpoint_name),
             )
             await conn.commit()

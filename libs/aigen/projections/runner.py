@@ -115,9 +115,13 @@ class ProjectionRunner:
                 self._checkpoint_known = True
             async with conn.transaction():
                 # The checkpoint (locked: replicas take turns) and the log's head, in one round trip.
+                # The commit does not wait for the disk: what a projection writes is rebuilt from the
+                # log, and its rows and checkpoint commit together, so a crash loses at most its
+                # last batches, which it applies again (see decisions.md).
                 row = await (
                     await conn.execute(
-                        "SELECT position, state, (SELECT coalesce(max(global_position), 0) FROM events) "
+                        "SELECT position, state, (SELECT coalesce(max(global_position), 0) FROM events), "
+                        "set_config('synchronous_commit', 'off', true) "
                         "FROM checkpoints WHERE name = %s FOR UPDATE",
                         (self.checkpoint,),
                     )
