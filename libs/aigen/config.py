@@ -30,6 +30,18 @@ class ConfigError(ValueError):
     """A setting is present but wrong; the message names the variable."""
 
 
+def _standby(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise ConfigError(f"AIGEN_RELAY_STANDBY_S={value!r}: use a number of seconds from 0 to 3600")
+    return seconds
+
+
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -59,6 +71,8 @@ class Settings:
     addresses: Mapping[str, str] = field(default_factory=dict)
     gateway_url: str = "http://127.0.0.1:8080"
     run_relay: bool = True
+    # Seconds the relay's lead must stay vacant before this process takes it (0: at once).
+    relay_standby_s: float = 0.0
     metrics_port: int | None = None
     # Where providers can reach our callback endpoint (the gateway), e.g. https://gw.example.com.
     # Unset: no callbacks are requested and tasks are polled only.
@@ -92,6 +106,7 @@ class Settings:
             addresses=addresses,
             gateway_url=env.get("AIGEN_GATEWAY_URL", "http://127.0.0.1:8080"),
             run_relay=_bool(env.get("AIGEN_RUN_RELAY"), True),
+            relay_standby_s=_standby(env.get("AIGEN_RELAY_STANDBY_S")),
             metrics_port=int(metrics) if metrics else None,
             callback_base_url=env.get("AIGEN_CALLBACK_BASE_URL") or None,
             event_loop=_event_loop(env.get("AIGEN_EVENT_LOOP")),

@@ -90,7 +90,7 @@ async def start(spec: ServiceSpec, settings: Settings) -> tuple[Runtime, GrpcSer
     await topo.ensure(nc.jetstream(), topology.streams(), topology.consumers)
     runtime = Runtime(spec.name, settings, db, nc, topology)
     if settings.run_relay:
-        relay = Relay(db, nc, topology)
+        relay = Relay(db, nc, topology, standby_s=settings.relay_standby_s)
         runtime.add_worker("relay", relay.run)
         runtime.extra["relay"] = relay
     registrations = await spec.build(runtime)

@@ -72,7 +72,7 @@ async def start(settings: Settings, gw_settings: GatewaySettings) -> GatewayProc
     await topo.ensure(nc.jetstream(), topology.streams(), topology.consumers)
     runtime = Runtime("gateway", settings, db, nc, topology)
     if settings.run_relay:
-        runtime.add_worker("relay", Relay(db, nc, topology).run)
+        runtime.add_worker("relay", Relay(db, nc, topology, standby_s=settings.relay_standby_s).run)
     gateway = await build(runtime, gw_settings)
     return GatewayProcess(runtime, gateway, create_app(gateway))
 

@@ -423,3 +423,40 @@ async def test_triage_sees_every_event_in_order_and_declined_ones_never_reach_th
         ).fetchone()
     assert tracked[0] == 4  # the handler's four; the declined ones left nothing behind
     assert (await nc.jetstream().consumer_info(spec.stream, spec.durable)).num_ack_pending == 0
+
+
+async def wait_until(check, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("not within the time")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_relay_on_standby_leaves_the_lead_to_a_lighter_process_and_takes_it_when_vacant(
+    db, nc, nats_ns
+):
+    store = EventStore(db)
+    standby = Relay(db, nc, nats_ns, idle_poll_s=0.05, standby_s=0.5)
+    eager = Relay(db, nc, nats_ns, idle_poll_s=0.05)
+    stop_standby, stop_eager = asyncio.Event(), asyncio.Event()
+    standing_by = asyncio.create_task(standby.run(stop_standby))
+    await asyncio.sleep(0.1)  # the busy process started first, and still does not lead
+    leading = asyncio.create_task(eager.run(stop_eager))
+    try:
+        await wait_until(lambda: eager.stats.leader)
+        await asyncio.sleep(1.0)
+        assert not standby.stats.leader
+        await store.append("task-a", 0, task_events("a", 2))
+        await wait_until(lambda: eager.stats.published == 2)
+        stop_eager.set()
+        await asyncio.wait_for(leading, 10)
+        # The lead is vacant: the process on standby takes it and carries on where it was left.
+        await wait_until(lambda: standby.stats.leader, timeout=5.0)
+        await store.append("task-b", 0, task_events("b", 3))
+        await wait_until(lambda: standby.stats.published == 3)
+    finally:
+        stop_eager.set()
+        stop_standby.set()
+        await asyncio.gather(leading, standing_by, return_exceptions=True)
+    assert (await nc.jetstream().stream_info(nats_ns.events_stream)).state.messages == 5

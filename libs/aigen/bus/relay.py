@@ -80,8 +80,12 @@ class Relay:
         idle_poll_s: float = 1.0,
         stream_check_s: float = 5.0,
         coalesce_s: float = 0.02,
+        standby_s: float = 0.0,
     ) -> None:
         self.db = db
+        # How long the lead must have been vacant before this process takes it: busy processes
+        # stand by so that a lighter one leads whenever there is one (see decisions.md).
+        self.standby_s = standby_s
         self.store = EventStore(db)
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(publish_async_max_pending=batch * 2)
@@ -179,8 +183,19 @@ class Relay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead when possible, publish until `stop` is set."""
+        vacant_since: float | None = None
         while not stop.is_set():
             try:
+                if self.standby_s > 0:
+                    if await self._someone_leads():
+                        vacant_since = None
+                        await _wait(stop, 2.0)
+                        continue
+                    now = time.monotonic()
+                    vacant_since = now if vacant_since is None else vacant_since
+                    if now - vacant_since < self.standby_s:
+                        await _wait(stop, min(2.0, self.standby_s - (now - vacant_since)))
+                        continue
                 async with await psycopg.AsyncConnection.connect(self.db.url, autocommit=True) as lock_conn:
                     row = await (
                         await lock_conn.execute(
@@ -203,6 +218,19 @@ class Relay:
             except Exception as exc:
                 log.warning("relay paused after %s: %s", type(exc).__name__, exc)
                 await _wait(stop, 1.0)
+
+    async def _someone_leads(self) -> bool:
+        async with self.db.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                    "AND classid = %s::oid AND objid = hashtext(%s)::oid AND objsubid = 2)",
+                    (_LEADER_LOCK, self.db.schema),
+                )
+            ).fetchone()
+            await conn.commit()
+        return bool(row and row[0])
 
     async def _lead(self, stop: asyncio.Event) -> None:
         waker = Waker(self.db, self.store.channel)

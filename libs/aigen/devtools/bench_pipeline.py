@@ -42,6 +42,7 @@ from aigen.eventstore.mapper import to_new_event
 from aigen.eventstore.store import EventStore
 from aigen.grpcx.client import call, channel
 from aigen.launcher.embedded import free_port
+from aigen.launcher.run import relay_standby
 from aigen.simulator.base import Script
 from aigen.simulator.catalog import SimulatorApp, make_fakes, simulator_env
 from aigen.simulator.kie import KieFake
@@ -104,6 +105,7 @@ async def _submissions_alone(
     stack = ProcessStack.create(["catalog", "dispatcher"], env, logs)
     for _ in range(replicas - 1):
         stack.add_replica("dispatcher")
+    _as_deployed(stack)
     try:
         await stack.start_all()
         dispatchers = [s.address for s in stack.services.values() if s.name == "dispatcher"]
@@ -117,6 +119,12 @@ async def _submissions_alone(
         async with await psycopg.AsyncConnection.connect(pg, autocommit=True) as conn:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await drop_streams(nats, namespace)
+
+
+def _as_deployed(stack) -> None:  # type: ignore[no-untyped-def]
+    """Each process with the relay standby `aigen run` gives it: the relay leads in a light one."""
+    for service in stack.services.values():
+        service.env = {**service.env, **relay_standby(service.name, stack.env)}
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
@@ -230,6 +238,7 @@ async def main(generates: int, processing: int, concurrency: int, poller_replica
             stack = ProcessStack.create(["catalog", "dispatcher", "poller"], env, Path(tmp) / "logs")
             stack.env["AIGEN_METRICS_PORT"] = ""
             stack.services["poller"].env = {**stack.env, "AIGEN_METRICS_PORT": str(metrics_port)}
+            _as_deployed(stack)
             db = await connect(pg, schema, max_size=40)
             try:
                 await stack.start_all()
@@ -353,7 +362,7 @@ async def _poller_window(
 async def _another_poller(stack) -> tuple[psutil.Process, int]:  # type: ignore[no-untyped-def]
     """One more poller process sharing the queue (leases, G12), with metrics of its own."""
     port = free_port()
-    replica = stack.add_replica("poller", AIGEN_METRICS_PORT=str(port))
+    replica = stack.add_replica("poller", AIGEN_METRICS_PORT=str(port), **relay_standby("poller", stack.env))
     replica.start()
     await replica.serving()
     assert replica.process is not None

@@ -14,7 +14,7 @@ import importlib.util
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,19 @@ from aigen.launcher.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from aigen.launcher.supervisor import ChildSpec, Supervisor
 
 GRPC_SERVICES = ("catalog", "dispatcher", "poller", "storage", "studio", "ops")
+
+
+# The processes that take the hot path (submissions, dispatches, checks, REST) stand by for the
+# outbox relay: it leads in a lighter process whenever one runs (decisions.md).
+RELAY_STANDBY = frozenset({"dispatcher", "poller", "gateway"})
+RELAY_STANDBY_S = "5"
+
+
+def relay_standby(name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The relay standby `aigen run` gives the process of service `name`."""
+    if name not in RELAY_STANDBY:
+        return {}
+    return {"AIGEN_RELAY_STANDBY_S": env.get("AIGEN_RELAY_STANDBY_S", RELAY_STANDBY_S)}
 
 
 def service_exists(name: str) -> bool:
@@ -104,7 +117,7 @@ def plan(options: RunOptions, env: dict[str, str]) -> list[ChildSpec]:
                 ChildSpec(
                     name,
                     [python, "-m", f"services.{name}"],
-                    env={"AIGEN_METRICS_PORT": str(free_port())},
+                    env={"AIGEN_METRICS_PORT": str(free_port()), **relay_standby(name, env)},
                     health=env[f"AIGEN_{name.upper()}_ADDR"],
                 )
             )
@@ -113,7 +126,10 @@ def plan(options: RunOptions, env: dict[str, str]) -> list[ChildSpec]:
         env.setdefault("AIGEN_GATEWAY_URL", f"http://127.0.0.1:{env['AIGEN_GATEWAY_PORT']}")
         children.append(
             ChildSpec(
-                "gateway", [python, "-m", "services.gateway"], health=env["AIGEN_GATEWAY_URL"] + "/healthz"
+                "gateway",
+                [python, "-m", "services.gateway"],
+                env=relay_standby("gateway", env),
+                health=env["AIGEN_GATEWAY_URL"] + "/healthz",
             )
         )
         if options.simulate:

@@ -27,3 +27,14 @@ def test_a_callback_address_set_by_the_operator_is_kept(tmp_path: Path):
     env = {"AIGEN_CALLBACK_BASE_URL": "https://aigen.example.com"}
     plan(RunOptions(home=tmp_path, simulate=True), env)
     assert env["AIGEN_CALLBACK_BASE_URL"] == "https://aigen.example.com"
+
+
+def test_the_hot_path_processes_stand_by_for_the_relay_unless_the_operator_says_otherwise(tmp_path: Path):
+    standby = {
+        child.name: child.env.get("AIGEN_RELAY_STANDBY_S")
+        for child in plan(RunOptions(home=tmp_path, gateway_port=18080), {})
+    }
+    assert {name for name, value in standby.items() if value} == {"dispatcher", "poller", "gateway"}
+    assert standby["dispatcher"] == "5" and standby["catalog"] is None
+    chosen = plan(RunOptions(home=tmp_path, gateway_port=18080), {"AIGEN_RELAY_STANDBY_S": "0"})
+    assert {child.env.get("AIGEN_RELAY_STANDBY_S") for child in chosen} == {None, "0"}
