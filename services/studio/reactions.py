@@ -40,6 +40,13 @@ def _shot_uuid(value: str) -> uuid.UUID | None:
         return None  # bound to something that is not a studio shot
 
 
+def _task_of(delivery: Delivery) -> str | None:
+    """The task a known task event is about; None for anything else."""
+    if delivery.message is None or not delivery.envelope.stream_id.startswith("task-"):
+        return None
+    return task_id_of(delivery.envelope.stream_id)
+
+
 def row_of(state: TaskState, shot_id: uuid.UUID) -> TaskRow:
     created = state.created
     assert created is not None
@@ -72,15 +79,13 @@ class TaskReactions:
         self.lookups = 0  # shot look-ups in the database, for the curious and the tests
 
     async def _shot_of(self, task_id: str, delivery: Delivery) -> uuid.UUID | None:
-        if isinstance(delivery.message, events_pb2.TaskCreated):
-            return self._learnt(task_id, _shot_uuid(delivery.message.shot_id))
-        if task_id in self._shots:
-            self._shots.move_to_end(task_id)
-            return self._shots[task_id]
+        known, shot_id = self._remembered(task_id, delivery)
+        if known:
+            return shot_id
         self.lookups += 1
-        known = await self.repo.known_task_shot(task_id)
-        if known is not None:
-            return self._learnt(task_id, known)
+        from_row = await self.repo.known_task_shot(task_id)
+        if from_row is not None:
+            return self._learnt(task_id, from_row)
         first = await self.store.read_stream(stream_id(task_id), 1, to_version=1)
         if not first:
             return None  # not in the log (yet): nothing learnt
@@ -92,12 +97,21 @@ class TaskReactions:
     def triage(self, delivery: Delivery) -> bool:
         """Whether the event may concern a shot (the consumer's triage, as events are fetched):
         the events of tasks known to be on none are acknowledged without further ado."""
-        if delivery.message is None or not delivery.envelope.stream_id.startswith("task-"):
+        task_id = _task_of(delivery)
+        if task_id is None:
             return False
-        task_id = task_id_of(delivery.envelope.stream_id)
+        known, shot_id = self._remembered(task_id, delivery)
+        return not known or shot_id is not None
+
+    def _remembered(self, task_id: str, delivery: Delivery) -> tuple[bool, uuid.UUID | None]:
+        """(True, the task's shot or None) when the event is its creation or the shot is
+        remembered; (False, None) when only a look-up can tell."""
         if isinstance(delivery.message, events_pb2.TaskCreated):
-            return self._learnt(task_id, _shot_uuid(delivery.message.shot_id)) is not None
-        return task_id not in self._shots or self._shots[task_id] is not None
+            return True, self._learnt(task_id, _shot_uuid(delivery.message.shot_id))
+        if task_id in self._shots:
+            self._shots.move_to_end(task_id)
+            return True, self._shots[task_id]
+        return False, None
 
     def _learnt(self, task_id: str, shot_id: uuid.UUID | None) -> uuid.UUID | None:
         self._shots[task_id] = shot_id
@@ -107,9 +121,9 @@ class TaskReactions:
         return shot_id
 
     async def __call__(self, delivery: Delivery) -> None:
-        if delivery.message is None or not delivery.envelope.stream_id.startswith("task-"):
+        task_id = _task_of(delivery)
+        if task_id is None:
             return
-        task_id = task_id_of(delivery.envelope.stream_id)
         shot_id = await self._shot_of(task_id, delivery)
         if shot_id is None:
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
@@ -56,7 +57,7 @@ class Delivery:
     _msg: Msg | None = None
     _tracked: bool = field(default=False, init=False)
 
-    @property
+    @functools.cached_property
     def event_id(self) -> uuid.UUID:
         return uuid.UUID(self.envelope.event_id)
 
@@ -273,20 +274,9 @@ class Consumer(PullConsumer):
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 for msg in await self._fetch(sub, free):
-                    decoded = self._decode(msg)
-                    if isinstance(decoded, Delivery) and self.triage is not None:
-                        try:
-                            wanted = self.triage(decoded)
-                        except Exception as exc:
-                            work: Coroutine[Any, Any, None] = self._failed(decoded, exc)
-                        else:
-                            if not wanted:
-                                self._count("processed")
-                                await decoded.ack()  # does not yield: one write for the fetch
-                                continue
-                            work = self._process(msg, decoded)
-                    else:
-                        work = self._process(msg, decoded)
+                    work = await self._work_for(msg)
+                    if work is None:
+                        continue
                     task = asyncio.create_task(work)
                     running.add(task)
                     task.add_done_callback(running.discard)
@@ -295,6 +285,22 @@ class Consumer(PullConsumer):
                 await asyncio.gather(*running, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _work_for(self, msg: Msg) -> Coroutine[Any, Any, None] | None:
+        """What a fetched message needs done; None when the triage declined it (acknowledged
+        here, without yielding: the acknowledgements of one fetch leave in one write)."""
+        decoded = self._decode(msg)
+        if not isinstance(decoded, Delivery) or self.triage is None:
+            return self._process(msg, decoded)
+        try:
+            wanted = self.triage(decoded)
+        except Exception as exc:
+            return self._failed(decoded, exc)
+        if wanted:
+            return self._process(msg, decoded)
+        self._count("processed")
+        await decoded.ack()
+        return None
 
     async def _process(self, msg: Msg, delivery: Delivery | str) -> None:
         if isinstance(delivery, str):
